@@ -1,0 +1,60 @@
+//! The typed error of the networks crate.
+
+use std::path::PathBuf;
+
+/// Result with [`NnError`].
+pub type Result<T, E = NnError> = std::result::Result<T, E>;
+
+/// What can go wrong reading weights, images or running a network.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A weight file is corrupt, truncated or not the format expected, at a byte offset.
+    #[error("{format} data is malformed at byte {offset}: {message}")]
+    Malformed {
+        format: &'static str,
+        offset: u64,
+        message: String,
+    },
+    /// A weight file parsed, but does not hold the network expected.
+    #[error("weights do not fit the network: {0}")]
+    Mismatch(String),
+    /// A tensor a network needs is absent from its weights.
+    #[error("weights lack tensor `{0}`")]
+    MissingTensor(String),
+    /// A tensor has another shape than the network needs.
+    #[error("tensor `{name}` has shape {got:?}, the network needs {expected:?}")]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    /// An image could not be decoded, or is unusable.
+    #[error("image: {0}")]
+    Image(String),
+}
+
+impl NnError {
+    /// A [`NnError::Malformed`] for `format` at `offset`.
+    pub fn malformed(format: &'static str, offset: u64, message: impl Into<String>) -> Self {
+        NnError::Malformed {
+            format,
+            offset,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        NnError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

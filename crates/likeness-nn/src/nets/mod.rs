@@ -1,0 +1,1 @@
+//! The networks, one per file: a config, `load(&WeightMap)`, `forward`.
