@@ -4,5 +4,6 @@
 //!
 //! [`WeightMap`]: crate::weights::WeightMap
 
+pub mod dlib;
 pub mod onnx;
 pub mod protobuf;

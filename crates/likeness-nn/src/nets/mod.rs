@@ -1,1 +1,2 @@
 //! The networks, one per file: a config, `load(&WeightMap)`, `forward`.
+pub mod dlib_resnet;
