@@ -1,6 +1,6 @@
 //! numpy `.npy` / `.npz` reading: reference values for tests and benchmarks.
 //!
-//! Only what numpy writes for plain arrays: little-endian f4/f8/u1/i4/i8/b1, C order.
+//! Only what numpy writes for plain arrays: little-endian f4/f8/u1/i1/u2/i2/i4/u4/i8/u8/b1, C order.
 
 use std::io::Read;
 use std::path::Path;
@@ -82,6 +82,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray> {
     let width = match descr.as_str() {
         "<f4" | "<i4" | "<u4" => 4,
         "<f8" | "<i8" | "<u8" => 8,
+        "<i2" | "<u2" => 2,
         "|u1" | "|i1" | "|b1" => 1,
         d => return Err(bad(start, &format!("unsupported dtype {d}"))),
     };
@@ -95,6 +96,8 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray> {
         .chunks_exact(width)
         .map(|c| match descr.as_str() {
             "<f4" => f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            "<i2" => i16::from_le_bytes([c[0], c[1]]) as f64,
+            "<u2" => u16::from_le_bytes([c[0], c[1]]) as f64,
             "<i4" => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
             "<u4" => u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
             "<f8" => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),

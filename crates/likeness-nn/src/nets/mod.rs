@@ -1,2 +1,3 @@
 //! The networks, one per file: a config, `load(&WeightMap)`, `forward`.
 pub mod dlib_resnet;
+pub mod convnd;

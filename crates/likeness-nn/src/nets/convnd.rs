@@ -1,0 +1,542 @@
+//! 1D and 3D convolution and pooling layers: the lecture's "same layers on signals and volumes".
+//!
+//! Convolutions wrap burn's `conv1d`/`conv3d` (forward and backward are burn's, checked against
+//! PyTorch in `tests/conv_nd.rs`). burn 0.22 has no 3D max or average pooling, so
+//! [`MaxPool3d`]/[`AvgPool3d`] are built from its 2D and 1D pooling: both are separable (a max
+//! or a zero-padded mean over a box is the same reduction over H×W and then over D), and burn's
+//! autodiff differentiates each stage.
+//!
+//! Tensors are channels-first: `[batch, channels, length]` and `[batch, channels, D, H, W]`.
+//! Weights are PyTorch-style: `{prefix}.weight` `[out, in, k…]` and `{prefix}.bias` `[out]`.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::{avg_pool1d, avg_pool2d, conv1d, conv3d, max_pool1d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{NnError, Result};
+use crate::weights::WeightMap;
+
+/// The geometry of an N-dimensional convolution (N = 1 or 3 here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvConfig<const N: usize> {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: [usize; N],
+    pub stride: [usize; N],
+    /// Zeros added on both sides of each spatial dimension.
+    pub padding: [usize; N],
+    pub dilation: [usize; N],
+}
+
+/// A 1D convolution's geometry.
+pub type Conv1dConfig = ConvConfig<1>;
+/// A 3D convolution's geometry.
+pub type Conv3dConfig = ConvConfig<3>;
+
+impl<const N: usize> ConvConfig<N> {
+    /// `out_channels` filters of size `kernel` over `in_channels`; stride 1, no padding.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: [usize; N]) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            kernel,
+            stride: [1; N],
+            padding: [0; N],
+            dilation: [1; N],
+        }
+    }
+
+    pub fn with_stride(mut self, stride: [usize; N]) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    pub fn with_padding(mut self, padding: [usize; N]) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    pub fn with_dilation(mut self, dilation: [usize; N]) -> Self {
+        self.dilation = dilation;
+        self
+    }
+
+    /// Checks what burn would otherwise panic on: zero sizes, strides or dilations.
+    pub fn validate(&self) -> Result<()> {
+        let zero = |v: &[usize]| v.contains(&0);
+        if self.in_channels == 0
+            || self.out_channels == 0
+            || zero(&self.kernel)
+            || zero(&self.stride)
+            || zero(&self.dilation)
+        {
+            return Err(NnError::Mismatch(format!(
+                "convolution {self:?}: channels, kernel, stride and dilation must be non-zero"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The output's spatial size for an input of spatial size `input`: the lecture's shape rule
+    /// `⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1` per dimension (so 14 ∗ 5 → 10 with s = 1, p = 0).
+    pub fn output_size(&self, input: [usize; N]) -> Result<[usize; N]> {
+        self.validate()?;
+        output_size(
+            input,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            "convolution",
+        )
+    }
+
+    /// The weight's shape `[out, in, k…]`.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        let mut shape = vec![self.out_channels, self.in_channels];
+        shape.extend(self.kernel);
+        shape
+    }
+
+    fn fan_in(&self) -> usize {
+        self.in_channels * self.kernel.iter().product::<usize>()
+    }
+}
+
+fn output_size<const N: usize>(
+    input: [usize; N],
+    kernel: [usize; N],
+    stride: [usize; N],
+    padding: [usize; N],
+    dilation: [usize; N],
+    what: &str,
+) -> Result<[usize; N]> {
+    let mut out = [0; N];
+    for i in 0..N {
+        let span = dilation[i] * (kernel[i] - 1) + 1;
+        let padded = input[i] + 2 * padding[i];
+        if padded < span {
+            return Err(NnError::Mismatch(format!(
+                "{what}: input size {input:?} (padded by {padding:?}) is smaller than the \
+                 kernel's span in dimension {i} ({span})"
+            )));
+        }
+        out[i] = (padded - span) / stride[i] + 1;
+    }
+    Ok(out)
+}
+
+/// A 1D convolution with bias: `[B, C_in, L] → [B, C_out, L']`.
+#[derive(Module, Debug)]
+pub struct Conv1d {
+    pub weight: Param<Tensor<3>>,
+    pub bias: Param<Tensor<1>>,
+    stride: [usize; 1],
+    padding: [usize; 1],
+    dilation: [usize; 1],
+}
+
+/// A 3D convolution with bias: `[B, C_in, D, H, W] → [B, C_out, D', H', W']`.
+#[derive(Module, Debug)]
+pub struct Conv3d {
+    pub weight: Param<Tensor<5>>,
+    pub bias: Param<Tensor<1>>,
+    stride: [usize; 3],
+    padding: [usize; 3],
+    dilation: [usize; 3],
+}
+
+impl Conv1d {
+    /// Fresh weights, Kaiming-uniform as PyTorch initialises (bound 1/√fan_in for weights and
+    /// bias), from `seed` so training runs repeat exactly.
+    pub fn init(config: &Conv1dConfig, seed: u64, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let (w, b) = kaiming_uniform(
+            config.weight_shape(),
+            config.out_channels,
+            config.fan_in(),
+            seed,
+        );
+        let [o, i, k] = shape_array(&config.weight_shape())?;
+        Self::from_tensors(
+            config,
+            Tensor::from_data(TensorData::new(w, [o, i, k]), device),
+            Tensor::from_data(TensorData::new(b, [o]), device),
+        )
+    }
+
+    /// The layer with these weights `[out, in, k]` and bias `[out]`.
+    pub fn from_tensors(config: &Conv1dConfig, weight: Tensor<3>, bias: Tensor<1>) -> Result<Self> {
+        config.validate()?;
+        check_shape("conv1d weight", &config.weight_shape(), &weight.dims())?;
+        check_shape("conv1d bias", &[config.out_channels], &bias.dims())?;
+        Ok(Self {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+            stride: config.stride,
+            padding: config.padding,
+            dilation: config.dilation,
+        })
+    }
+
+    /// The layer from `{prefix}.weight` and `{prefix}.bias` of `weights`.
+    pub fn load(
+        config: &Conv1dConfig,
+        weights: &WeightMap,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let shape = shape_array(&config.weight_shape())?;
+        Self::from_tensors(
+            config,
+            weights.tensor(&format!("{prefix}.weight"), shape, device)?,
+            weights.tensor(&format!("{prefix}.bias"), [config.out_channels], device)?,
+        )
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        conv1d(
+            x,
+            self.weight.val(),
+            Some(self.bias.val()),
+            ConvOptions::new(self.stride, self.padding, self.dilation, 1),
+        )
+    }
+}
+
+impl Conv3d {
+    /// Fresh weights, Kaiming-uniform as PyTorch initialises, from `seed`.
+    pub fn init(config: &Conv3dConfig, seed: u64, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let (w, b) = kaiming_uniform(
+            config.weight_shape(),
+            config.out_channels,
+            config.fan_in(),
+            seed,
+        );
+        let shape: [usize; 5] = shape_array(&config.weight_shape())?;
+        Self::from_tensors(
+            config,
+            Tensor::from_data(TensorData::new(w, shape), device),
+            Tensor::from_data(TensorData::new(b, [config.out_channels]), device),
+        )
+    }
+
+    /// The layer with these weights `[out, in, kd, kh, kw]` and bias `[out]`.
+    pub fn from_tensors(config: &Conv3dConfig, weight: Tensor<5>, bias: Tensor<1>) -> Result<Self> {
+        config.validate()?;
+        check_shape("conv3d weight", &config.weight_shape(), &weight.dims())?;
+        check_shape("conv3d bias", &[config.out_channels], &bias.dims())?;
+        Ok(Self {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+            stride: config.stride,
+            padding: config.padding,
+            dilation: config.dilation,
+        })
+    }
+
+    /// The layer from `{prefix}.weight` and `{prefix}.bias` of `weights`.
+    pub fn load(
+        config: &Conv3dConfig,
+        weights: &WeightMap,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let shape: [usize; 5] = shape_array(&config.weight_shape())?;
+        Self::from_tensors(
+            config,
+            weights.tensor(&format!("{prefix}.weight"), shape, device)?,
+            weights.tensor(&format!("{prefix}.bias"), [config.out_channels], device)?,
+        )
+    }
+
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        conv3d(
+            x,
+            self.weight.val(),
+            Some(self.bias.val()),
+            ConvOptions::new(self.stride, self.padding, self.dilation, 1),
+        )
+    }
+}
+
+/// The geometry of an N-dimensional pooling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig<const N: usize> {
+    pub kernel: [usize; N],
+    /// Defaults to the kernel (non-overlapping windows).
+    pub stride: [usize; N],
+    /// Implicit −∞ (max) or zeros (average) on both sides; at most half the kernel.
+    pub padding: [usize; N],
+    /// Max pooling only.
+    pub dilation: [usize; N],
+}
+
+impl<const N: usize> PoolConfig<N> {
+    /// Non-overlapping windows of size `kernel`.
+    pub fn new(kernel: [usize; N]) -> Self {
+        Self {
+            kernel,
+            stride: kernel,
+            padding: [0; N],
+            dilation: [1; N],
+        }
+    }
+
+    pub fn with_stride(mut self, stride: [usize; N]) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    pub fn with_padding(mut self, padding: [usize; N]) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    pub fn with_dilation(mut self, dilation: [usize; N]) -> Self {
+        self.dilation = dilation;
+        self
+    }
+
+    /// Checks what burn would otherwise panic on, with PyTorch's rule that padding is at most
+    /// half the kernel (so every window sees at least one real value).
+    pub fn validate(&self) -> Result<()> {
+        let bad_zero =
+            self.kernel.contains(&0) || self.stride.contains(&0) || self.dilation.contains(&0);
+        let bad_pad = (0..N).any(|i| 2 * self.padding[i] > self.kernel[i]);
+        if bad_zero || bad_pad {
+            return Err(NnError::Mismatch(format!(
+                "pooling {self:?}: kernel, stride and dilation must be non-zero and padding at \
+                 most half the kernel"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The output's spatial size for an input of spatial size `input` (floor mode).
+    pub fn output_size(&self, input: [usize; N]) -> Result<[usize; N]> {
+        self.validate()?;
+        output_size(
+            input,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            "pooling",
+        )
+    }
+}
+
+/// Max pooling over `[B, C, L]`.
+#[derive(Module, Debug)]
+pub struct MaxPool1d {
+    kernel: [usize; 1],
+    stride: [usize; 1],
+    padding: [usize; 1],
+    dilation: [usize; 1],
+}
+
+impl MaxPool1d {
+    pub fn new(config: &PoolConfig<1>) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            kernel: config.kernel,
+            stride: config.stride,
+            padding: config.padding,
+            dilation: config.dilation,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        max_pool1d(
+            x,
+            MaxPoolOptions::new(self.kernel)
+                .with_stride(self.stride)
+                .with_padding(self.padding)
+                .with_dilation(self.dilation),
+        )
+    }
+}
+
+/// Max pooling over `[B, C, D, H, W]`: a 2D max pool over each depth slice, then a 1D max pool
+/// along depth.
+#[derive(Module, Debug)]
+pub struct MaxPool3d {
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+    dilation: [usize; 3],
+}
+
+impl MaxPool3d {
+    pub fn new(config: &PoolConfig<3>) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            kernel: config.kernel,
+            stride: config.stride,
+            padding: config.padding,
+            dilation: config.dilation,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let [k, s, p, d] = [self.kernel, self.stride, self.padding, self.dilation];
+        separable_pool3d(
+            x,
+            |x| {
+                max_pool2d(
+                    x,
+                    MaxPoolOptions::new([k[1], k[2]])
+                        .with_stride([s[1], s[2]])
+                        .with_padding([p[1], p[2]])
+                        .with_dilation([d[1], d[2]]),
+                )
+            },
+            |x| {
+                max_pool1d(
+                    x,
+                    MaxPoolOptions::new([k[0]])
+                        .with_stride([s[0]])
+                        .with_padding([p[0]])
+                        .with_dilation([d[0]]),
+                )
+            },
+        )
+    }
+}
+
+/// Average pooling over `[B, C, D, H, W]`, padding counted as zeros in the mean (PyTorch's
+/// default `count_include_pad`), which keeps the mean separable.
+#[derive(Module, Debug)]
+pub struct AvgPool3d {
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+}
+
+impl AvgPool3d {
+    /// Fails for a dilated window: average pooling has none.
+    pub fn new(config: &PoolConfig<3>) -> Result<Self> {
+        config.validate()?;
+        if config.dilation != [1; 3] {
+            return Err(NnError::Mismatch(
+                "average pooling has no dilation".to_string(),
+            ));
+        }
+        Ok(Self {
+            kernel: config.kernel,
+            stride: config.stride,
+            padding: config.padding,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let [k, s, p] = [self.kernel, self.stride, self.padding];
+        separable_pool3d(
+            x,
+            |x| {
+                avg_pool2d(
+                    x,
+                    AvgPoolOptions::new([k[1], k[2]])
+                        .with_stride([s[1], s[2]])
+                        .with_padding([p[1], p[2]]),
+                )
+            },
+            |x| {
+                avg_pool1d(
+                    x,
+                    AvgPoolOptions::new([k[0]])
+                        .with_stride([s[0]])
+                        .with_padding([p[0]]),
+                )
+            },
+        )
+    }
+}
+
+/// Pools H×W with `plane` (on `[B, C·D, H, W]`), then D with `depth` (on `[B, C·H'·W', D]`).
+fn separable_pool3d(
+    x: Tensor<5>,
+    plane: impl Fn(Tensor<4>) -> Tensor<4>,
+    depth: impl Fn(Tensor<3>) -> Tensor<3>,
+) -> Tensor<5> {
+    let [b, c, d, h, w] = x.dims();
+    let x = plane(x.reshape([b, c * d, h, w]));
+    let [_, _, h2, w2] = x.dims();
+    let x = x
+        .reshape([b, c, d, h2 * w2])
+        .swap_dims(2, 3)
+        .reshape([b, c * h2 * w2, d]);
+    let x = depth(x);
+    let [_, _, d2] = x.dims();
+    x.reshape([b, c, h2 * w2, d2])
+        .swap_dims(2, 3)
+        .reshape([b, c, d2, h2, w2])
+}
+
+fn check_shape(what: &str, expected: &[usize], got: &[usize]) -> Result<()> {
+    if expected != got {
+        return Err(NnError::Shape {
+            name: what.to_string(),
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+fn shape_array<const D: usize>(shape: &[usize]) -> Result<[usize; D]> {
+    shape
+        .try_into()
+        .map_err(|_| NnError::Mismatch(format!("shape {shape:?} does not have {D} dimensions")))
+}
+
+/// PyTorch's default convolution initialisation (`kaiming_uniform_(a=√5)` for the weight,
+/// which is U(±1/√fan_in), and U(±1/√fan_in) for the bias), from a SplitMix64 stream.
+fn kaiming_uniform(
+    weight_shape: Vec<usize>,
+    out_channels: usize,
+    fan_in: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>) {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    let mut state = seed;
+    let mut next = move || {
+        // SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for initialisation.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+        ((2.0 * unit - 1.0) * bound) as f32
+    };
+    let n: usize = weight_shape.iter().product();
+    let w = (0..n).map(|_| next()).collect();
+    let b = (0..out_channels).map(|_| next()).collect();
+    (w, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_rule_and_validation() {
+        let c = Conv1dConfig::new(1, 16, [5]);
+        assert_eq!(c.output_size([14]).unwrap(), [10]);
+        let c = Conv3dConfig::new(1, 16, [5, 5, 5]);
+        assert_eq!(c.output_size([14, 14, 14]).unwrap(), [10, 10, 10]);
+        assert!(Conv1dConfig::new(1, 16, [5]).output_size([4]).is_err());
+        assert!(Conv1dConfig::new(1, 16, [0]).validate().is_err());
+        assert!(PoolConfig::new([2]).with_padding([2]).validate().is_err());
+        assert_eq!(
+            PoolConfig::new([2, 2, 2]).output_size([16, 9, 8]).unwrap(),
+            [8, 4, 4]
+        );
+    }
+}
