@@ -1,0 +1,12 @@
+//! Neural style transfer (Gatys, Ecker & Bethge) on Likeness's VGG networks.
+//!
+//! - [`loss`]: J_content, Gram matrices, J_style per layer, total variation, exactly as
+//!   DESIGN.md writes them.
+//! - [`optim`]: L-BFGS (strong-Wolfe line search, the quality default) and Adam, over the
+//!   generated image's pixels only.
+
+pub mod error;
+pub mod loss;
+pub mod optim;
+
+pub use error::{Result, StyleError};
