@@ -1,0 +1,481 @@
+//! Face detection around BlazeFace: preparing inputs (letterbox, tiles), decoding outputs, and
+//! mapping detections back to the photo.
+//!
+//! # Images of any size
+//! BlazeFace sees a square of 128² (front model) or 256² (back model) pixels. A photo is
+//! letterboxed into it: scaled to fit, keeping its aspect, and padded with black. A face that
+//! becomes tiny in that square is missed, so [`plan`] also cuts the photo into overlapping
+//! square tiles, each run through the back model at its own scale:
+//!
+//! - level 0 is made for the smallest face wanted, [`DetectOptions::min_face`] = m pixels: its
+//!   tiles are m·256/[`BACK_MIN_FACE`] pixels wide, so m-pixel faces appear
+//!   [`BACK_MIN_FACE`] pixels wide in the model's input;
+//! - each next level doubles the face size and the tile side, until a tile would cover the
+//!   whole photo: that last level is the whole photo, letterboxed (one pass);
+//! - tiles of a level overlap by 2·m (twice that level's face size), so every face the level is
+//!   responsible for (m up to 2·m) lies entirely inside one of its tiles;
+//! - the front model also sees the whole photo, for faces that fill much of it.
+//!
+//! Detections of a tile that touch one of its borders inside the photo are cut faces and are
+//! dropped (a coarser level sees them whole); all the rest are merged by weighted NMS.
+//! For a 1920×1280 group photo with m = 40 that is about 34 passes of a 256² network.
+
+pub mod decode;
+
+pub use decode::{Model, NMS_IOU, NUM_KEYPOINTS};
+
+use likeness_nn::image::Image;
+
+use crate::error::{FaceError, Result};
+
+/// Width, in the back model's 256² input, of the smallest face it is relied on to find.
+/// Its smallest anchors are 0.15625·256 = 40 px (MediaPipe's `min_scale` for the back graph);
+/// the regressors shrink them somewhat, and 24 px keeps clear of the model's limit.
+pub const BACK_MIN_FACE: f32 = 24.0;
+/// Fraction of a tile's side within which a detection touching an interior tile border is
+/// treated as a cut face.
+const TILE_EDGE_MARGIN: f32 = 0.02;
+
+/// A face found in an image: box, confidence and BlazeFace's six keypoints, all in the
+/// pixel coordinates of the image given to the detector.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Detection {
+    /// x0, y0, x1, y1 (left, top, right, bottom) in image pixels.
+    pub bbox: [f32; 4],
+    /// Probability that this is a face, after the sigmoid.
+    pub score: f32,
+    /// Right eye, left eye, nose tip, mouth centre, right ear, left ear (the subject's
+    /// sides), each (x, y) in image pixels.
+    pub keypoints: [(f32, f32); NUM_KEYPOINTS],
+}
+
+impl Detection {
+    /// Box width in pixels.
+    pub fn width(&self) -> f32 {
+        self.bbox[2] - self.bbox[0]
+    }
+
+    /// Box height in pixels.
+    pub fn height(&self) -> f32 {
+        self.bbox[3] - self.bbox[1]
+    }
+
+    /// The same detection with every coordinate passed through `f`.
+    pub fn map(&self, f: impl Fn(f32, f32) -> (f32, f32)) -> Detection {
+        let (x0, y0) = f(self.bbox[0], self.bbox[1]);
+        let (x1, y1) = f(self.bbox[2], self.bbox[3]);
+        Detection {
+            bbox: [x0, y0, x1, y1],
+            score: self.score,
+            keypoints: self.keypoints.map(|(x, y)| f(x, y)),
+        }
+    }
+}
+
+/// A rectangle of whole pixels inside an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Region {
+    /// The whole of an image.
+    pub fn whole(image: &Image) -> Region {
+        Region {
+            x: 0,
+            y: 0,
+            width: image.width,
+            height: image.height,
+        }
+    }
+}
+
+/// How a region of a photo was placed in a square network input: scaled by `scale`, then
+/// offset by the padding. Maps input pixels back to photo pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    pub region: Region,
+    /// Side of the square input.
+    pub size: u32,
+    /// Size of the scaled region inside the input.
+    pub scaled_width: u32,
+    pub scaled_height: u32,
+    /// Left and top padding, in input pixels.
+    pub pad_x: u32,
+    pub pad_y: u32,
+}
+
+impl Letterbox {
+    /// Fits `region` into a `size`² square, centred, keeping its aspect.
+    pub fn new(region: Region, size: u32) -> Letterbox {
+        let long = region.width.max(region.height).max(1) as f64;
+        let fit = |side: u32| ((side as f64 * size as f64 / long).round() as u32).clamp(1, size);
+        let (scaled_width, scaled_height) = (fit(region.width), fit(region.height));
+        Letterbox {
+            region,
+            size,
+            scaled_width,
+            scaled_height,
+            pad_x: (size - scaled_width) / 2,
+            pad_y: (size - scaled_height) / 2,
+        }
+    }
+
+    /// A point of the network input, in photo pixels.
+    pub fn to_image(&self, x: f32, y: f32) -> (f32, f32) {
+        let sx = self.region.width as f32 / self.scaled_width as f32;
+        let sy = self.region.height as f32 / self.scaled_height as f32;
+        (
+            self.region.x as f32 + (x - self.pad_x as f32) * sx,
+            self.region.y as f32 + (y - self.pad_y as f32) * sy,
+        )
+    }
+
+    /// Builds the network input: the region resampled (antialiased bilinear) and padded black.
+    pub fn apply(&self, image: &Image) -> Result<Image> {
+        let scaled = resample(image, self.region, self.scaled_width, self.scaled_height)?;
+        let size = self.size as usize;
+        let mut pixels = vec![0u8; size * size * 3];
+        let row = self.scaled_width as usize * 3;
+        for y in 0..self.scaled_height as usize {
+            let dst = ((y + self.pad_y as usize) * size + self.pad_x as usize) * 3;
+            pixels[dst..dst + row].copy_from_slice(&scaled.pixels[y * row..(y + 1) * row]);
+        }
+        Ok(Image::from_rgb(self.size, self.size, pixels)?)
+    }
+}
+
+/// Resamples `region` of `image` to `width`×`height` with a triangle (bilinear) filter whose
+/// support widens with the reduction, as PIL's `Image.resize(BILINEAR)` does, so that strong
+/// reductions average pixels instead of skipping them. (The BlazeFace reference inputs were
+/// made with PIL's resize.)
+pub fn resample(image: &Image, region: Region, width: u32, height: u32) -> Result<Image> {
+    if width == 0
+        || height == 0
+        || region.width == 0
+        || region.height == 0
+        || region.x as u64 + region.width as u64 > image.width as u64
+        || region.y as u64 + region.height as u64 > image.height as u64
+    {
+        return Err(FaceError::Invalid(format!(
+            "cannot resample {region:?} of a {}x{} image to {width}x{height}",
+            image.width, image.height
+        )));
+    }
+    let xs = filter_taps(region.width, width);
+    let ys = filter_taps(region.height, height);
+    // Horizontal pass over the rows the vertical pass needs, kept in f32.
+    let (rw, stride) = (width as usize, image.width as usize);
+    let mut tmp = vec![0f32; region.height as usize * rw * 3];
+    for y in 0..region.height as usize {
+        let src_row = (region.y as usize + y) * stride;
+        for (x, (start, weights)) in xs.iter().enumerate() {
+            let mut acc = [0f32; 3];
+            for (k, w) in weights.iter().enumerate() {
+                let i = (src_row + region.x as usize + start + k) * 3;
+                for (a, &p) in acc.iter_mut().zip(&image.pixels[i..i + 3]) {
+                    *a += w * p as f32;
+                }
+            }
+            tmp[(y * rw + x) * 3..(y * rw + x) * 3 + 3].copy_from_slice(&acc);
+        }
+    }
+    let mut out = Vec::with_capacity(rw * height as usize * 3);
+    for (start, weights) in &ys {
+        for x in 0..rw {
+            let mut acc = [0f32; 3];
+            for (k, w) in weights.iter().enumerate() {
+                let i = ((start + k) * rw + x) * 3;
+                for (a, &p) in acc.iter_mut().zip(&tmp[i..i + 3]) {
+                    *a += w * p;
+                }
+            }
+            out.extend(acc.map(|v| v.round().clamp(0.0, 255.0) as u8));
+        }
+    }
+    Ok(Image::from_rgb(width, height, out)?)
+}
+
+/// For each output sample: first source index and normalised triangle-filter weights.
+fn filter_taps(src: u32, dst: u32) -> Vec<(usize, Vec<f32>)> {
+    let scale = src as f64 / dst as f64;
+    let support = scale.max(1.0);
+    (0..dst)
+        .map(|i| {
+            let centre = (i as f64 + 0.5) * scale;
+            let lo = ((centre - support + 0.5).floor().max(0.0)) as usize;
+            let hi = ((centre + support + 0.5).floor() as usize)
+                .min(src as usize)
+                .max(lo + 1);
+            let mut w: Vec<f64> = (lo..hi)
+                .map(|j| (1.0 - ((j as f64 + 0.5 - centre) / support).abs()).max(0.0))
+                .collect();
+            let total: f64 = w.iter().sum();
+            if total > 0.0 {
+                w.iter_mut().for_each(|v| *v /= total);
+            } else {
+                w = vec![0.0; hi - lo];
+                w[0] = 1.0;
+            }
+            (lo, w.into_iter().map(|v| v as f32).collect())
+        })
+        .collect()
+}
+
+/// What to look for and how hard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectOptions {
+    /// Smallest face width wanted, in photo pixels (sets the finest tiles).
+    pub min_face: u32,
+    /// Minimum score; `None` uses each model's default ([`Model::min_score`]).
+    pub min_score: Option<f32>,
+    /// IoU above which detections merge.
+    pub nms_iou: f32,
+    /// Tile the photo for small faces (else only whole-photo passes run).
+    pub tile: bool,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions {
+            // dlib's HOG detector with one upsampling finds faces down to about 40 px.
+            min_face: 40,
+            min_score: None,
+            nms_iou: NMS_IOU,
+            tile: true,
+        }
+    }
+}
+
+/// One network run: which model sees which region of the photo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pass {
+    pub model: Model,
+    pub region: Region,
+    /// True for tiles (part of the photo), whose cut faces are dropped.
+    pub is_tile: bool,
+}
+
+/// The passes that find faces from `options.min_face` pixels up in a `width`×`height` photo
+/// (see the module documentation).
+pub fn plan(width: u32, height: u32, options: &DetectOptions) -> Vec<Pass> {
+    let whole = Region {
+        x: 0,
+        y: 0,
+        width,
+        height,
+    };
+    let mut passes = vec![
+        Pass {
+            model: Model::Front,
+            region: whole,
+            is_tile: false,
+        },
+        Pass {
+            model: Model::Back,
+            region: whole,
+            is_tile: false,
+        },
+    ];
+    if !options.tile {
+        return passes;
+    }
+    let back = Model::Back.input_size() as f32;
+    let mut face = options.min_face.max(1) as f32;
+    loop {
+        let tile = (face * back / BACK_MIN_FACE).ceil() as u32;
+        if tile >= width.max(height) {
+            break;
+        }
+        let overlap = (2.0 * face).ceil() as u32;
+        for y in tile_starts(height, tile, overlap) {
+            for x in tile_starts(width, tile, overlap) {
+                passes.push(Pass {
+                    model: Model::Back,
+                    region: Region {
+                        x,
+                        y,
+                        width: tile.min(width),
+                        height: tile.min(height),
+                    },
+                    is_tile: true,
+                });
+            }
+        }
+        face *= 2.0;
+    }
+    passes
+}
+
+/// Evenly spread starts of `tile`-long windows covering `0..len`, neighbours overlapping by at
+/// least `overlap`.
+fn tile_starts(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
+    if tile >= len {
+        return vec![0];
+    }
+    let step = tile.saturating_sub(overlap).max(1);
+    let count = (len - tile).div_ceil(step) + 1;
+    (0..count)
+        .map(|i| ((len - tile) as u64 * i as u64 / (count - 1) as u64) as u32)
+        .collect()
+}
+
+/// Raw outputs of one BlazeFace run on one input: 896 score logits and 896×16 regressors.
+pub type RawOutput = (Vec<f32>, Vec<f32>);
+
+/// Finds faces in `image`: runs `network` on every pass of [`plan`], decodes, maps back to
+/// photo pixels, drops cut faces of tiles and merges by weighted NMS. Best first.
+pub fn detect_with<F>(
+    image: &Image,
+    options: &DetectOptions,
+    mut network: F,
+) -> Result<Vec<Detection>>
+where
+    F: FnMut(Model, &Image) -> Result<RawOutput>,
+{
+    let mut all = Vec::new();
+    for pass in plan(image.width, image.height, options) {
+        let size = pass.model.input_size();
+        let letterbox = Letterbox::new(pass.region, size);
+        let input = letterbox.apply(image)?;
+        let (scores, regressors) = network(pass.model, &input)?;
+        let min_score = options.min_score.unwrap_or(pass.model.min_score());
+        for d in decode::decode(pass.model, &scores, &regressors, min_score)? {
+            let d = d.map(|x, y| letterbox.to_image(x, y));
+            if pass.is_tile && touches_inner_border(&d, pass.region, image) {
+                continue;
+            }
+            all.push(d);
+        }
+    }
+    Ok(decode::weighted_nms(all, options.nms_iou))
+}
+
+/// Whether a detection reaches a tile border that is not also the photo's border.
+fn touches_inner_border(d: &Detection, tile: Region, image: &Image) -> bool {
+    let margin = TILE_EDGE_MARGIN * tile.width.max(tile.height) as f32;
+    let (x0, y0) = (tile.x as f32, tile.y as f32);
+    let (x1, y1) = (x0 + tile.width as f32, y0 + tile.height as f32);
+    (tile.x > 0 && d.bbox[0] < x0 + margin)
+        || (tile.y > 0 && d.bbox[1] < y0 + margin)
+        || (tile.x + tile.width < image.width && d.bbox[2] > x1 - margin)
+        || (tile.y + tile.height < image.height && d.bbox[3] > y1 - margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letterbox_round_trips_points_of_a_wide_region() {
+        let lb = Letterbox::new(
+            Region {
+                x: 100,
+                y: 50,
+                width: 400,
+                height: 200,
+            },
+            128,
+        );
+        assert_eq!(
+            (lb.scaled_width, lb.scaled_height, lb.pad_x, lb.pad_y),
+            (128, 64, 0, 32)
+        );
+        assert_eq!(lb.to_image(0.0, 32.0), (100.0, 50.0));
+        assert_eq!(lb.to_image(128.0, 96.0), (500.0, 250.0));
+    }
+
+    #[test]
+    fn letterbox_input_is_padded_black_around_the_scaled_photo() {
+        let img = Image::from_rgb(4, 2, vec![200; 24]).unwrap();
+        let lb = Letterbox::new(Region::whole(&img), 8);
+        let input = lb.apply(&img).unwrap();
+        assert_eq!((input.width, input.height), (8, 8));
+        assert_eq!(input.pixel(0, 0), [0, 0, 0]);
+        assert_eq!(input.pixel(3, 3), [200, 200, 200]);
+        assert_eq!(input.pixel(3, 6), [0, 0, 0]);
+    }
+
+    #[test]
+    fn resample_averages_when_shrinking_and_keeps_constants() {
+        // a 1-pixel checkerboard shrunk 4× becomes mid-grey, not a sample of it
+        let (w, h) = (16u32, 16u32);
+        let px: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let v = if (i % w + i / w) % 2 == 0 { 0 } else { 255 };
+                [v, v, v]
+            })
+            .collect();
+        let img = Image::from_rgb(w, h, px).unwrap();
+        let small = resample(&img, Region::whole(&img), 4, 4).unwrap();
+        for p in small.pixels {
+            assert!((120..=135).contains(&p), "{p}");
+        }
+        let flat = Image::from_rgb(5, 3, vec![77; 45]).unwrap();
+        let up = resample(&flat, Region::whole(&flat), 11, 7).unwrap();
+        assert!(up.pixels.iter().all(|&p| p == 77));
+        assert!(
+            resample(
+                &flat,
+                Region {
+                    x: 3,
+                    y: 0,
+                    width: 3,
+                    height: 3
+                },
+                2,
+                2
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn plan_tiles_cover_the_photo_with_enough_overlap() {
+        let options = DetectOptions::default();
+        let passes = plan(1920, 1280, &options);
+        assert_eq!(passes.iter().filter(|p| !p.is_tile).count(), 2);
+        let tiles: Vec<_> = passes.iter().filter(|p| p.is_tile).collect();
+        assert!(!tiles.is_empty() && tiles.len() < 60, "{}", tiles.len());
+        // every point of the photo lies in a finest-level tile
+        let finest = tiles[0].region.width;
+        for y in (0..1280).step_by(37) {
+            for x in (0..1920).step_by(37) {
+                assert!(tiles.iter().any(|t| t.region.width == finest
+                    && (t.region.x..t.region.x + t.region.width).contains(&x)
+                    && (t.region.y..t.region.y + t.region.height).contains(&y)));
+            }
+        }
+        assert!(
+            tiles.iter().all(
+                |t| t.region.x + t.region.width <= 1920 && t.region.y + t.region.height <= 1280
+            )
+        );
+        // a small photo needs no tiles
+        assert_eq!(plan(300, 200, &options).len(), 2);
+        assert_eq!(
+            plan(
+                1920,
+                1280,
+                &DetectOptions {
+                    tile: false,
+                    ..options
+                }
+            )
+            .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn tile_starts_overlap_by_at_least_the_requested_amount() {
+        let s = tile_starts(1000, 300, 80);
+        assert_eq!(s[0], 0);
+        assert_eq!(*s.last().unwrap(), 700);
+        assert!(s.windows(2).all(|w| w[0] + 300 >= w[1] + 80));
+        assert_eq!(tile_starts(100, 300, 80), vec![0]);
+    }
+}

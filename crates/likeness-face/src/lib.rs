@@ -1,0 +1,21 @@
+//! Faces, one stage at a time, each taking the previous stage's value type:
+//!
+//! [`Image`] → [`detect`] ([`Detection`]: box, score, six keypoints) → [`align`]
+//! ([`Landmarks5`] → [`Chip`], dlib's 150×150 geometry) → embedding network →
+//! [`compare`] ([`Embedding`], distance, verify, identify) → [`gallery`] (enrolled people).
+//!
+//! The networks themselves live in `likeness-nn`; this crate is the geometry, decoding and
+//! bookkeeping around them, so every stage here can be tested without weights.
+//!
+//! [`Image`]: likeness_nn::image::Image
+
+pub mod align;
+pub mod compare;
+pub mod detect;
+pub mod error;
+pub mod gallery;
+
+pub use align::{Chip, Landmarks5};
+pub use compare::Embedding;
+pub use detect::Detection;
+pub use error::{FaceError, Result};

@@ -1,0 +1,138 @@
+//! The face stages against independent reference values (/work/shared/reference):
+//! BlazeFace decoding of onnxruntime's raw outputs, and dlib's own chips.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use likeness_face::align::{self, Landmarks5};
+use likeness_face::detect::decode::{self, Model};
+use likeness_nn::image::Image;
+use likeness_nn::npz::{NpyArray, read_npz};
+
+fn reference_dir() -> PathBuf {
+    std::env::var_os("LIKENESS_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/reference"
+            ))
+        })
+}
+
+fn reference(name: &str) -> BTreeMap<String, NpyArray> {
+    let path = reference_dir().join(name);
+    read_npz(&path).unwrap_or_else(|e| panic!("reference {}: {e}", path.display()))
+}
+
+/// A sample photo from the model cache; fails, saying how to get it, when absent.
+fn sample(name: &str) -> Image {
+    let home = std::env::var_os("LIKENESS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/likeness")
+        });
+    let path = home.join("samples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo run -p likeness -- models fetch` first",
+        path.display()
+    );
+    Image::open(&path).unwrap()
+}
+
+/// dlib's boxes are inclusive pixel rectangles (left, top, right, bottom).
+fn dlib_box(chips: &BTreeMap<String, NpyArray>, i: usize) -> [f32; 4] {
+    let b = &chips["boxes"].values[i * 4..i * 4 + 4];
+    [
+        b[0] as f32,
+        b[1] as f32,
+        b[2] as f32 + 1.0,
+        b[3] as f32 + 1.0,
+    ]
+}
+
+#[test]
+fn blazeface_decoding_finds_the_astronaut_where_dlib_does() {
+    let raw = reference("blazeface_astronaut.npz");
+    let chips = reference("dlib_chips.npz");
+    let names = std::fs::read_to_string(reference_dir().join("dlib_chips_names.txt")).unwrap();
+    let index = names.lines().position(|l| l == "astronaut.png#0").unwrap();
+    let truth = dlib_box(&chips, index);
+    // astronaut.png is 512×512, resized (not letterboxed) to the model's input
+    for (prefix, model) in [("front", Model::Front), ("back", Model::Back)] {
+        let get = |k: &str| raw[&format!("{prefix}.{k}")].to_f32();
+        let scores = [get("Identity:0"), get("Identity_1:0")].concat();
+        let regressors = [get("Identity_2:0"), get("Identity_3:0")].concat();
+        let found = decode::decode(model, &scores, &regressors, model.min_score()).unwrap();
+        let merged = decode::weighted_nms(found.clone(), decode::NMS_IOU);
+        let scale = 512.0 / model.input_size() as f32;
+        let best = merged[0].map(|x, y| (x * scale, y * scale));
+        let iou = decode::iou(&best.bbox, &truth);
+        println!(
+            "{prefix}: {} rows over {}, {} after NMS; best score {:.3} box {:?}; dlib {:?}; IoU {iou:.3}",
+            found.len(),
+            model.min_score(),
+            merged.len(),
+            best.score,
+            best.bbox.map(|v| v.round()),
+            truth
+        );
+        assert!(iou >= 0.5, "{prefix}: IoU {iou}");
+        // one face in the photo: nothing else survives
+        assert_eq!(merged.len(), 1, "{prefix}: {merged:?}");
+        // eyes inside the box, the subject's right eye on the image's left
+        let [re, le, nose, mouth, ..] = best.keypoints;
+        assert!(re.0 < le.0 && re.1 < mouth.1 && le.1 < mouth.1 && nose.1 < mouth.1);
+        for (x, y) in [re, le, nose, mouth] {
+            assert!(x > truth[0] && x < truth[2] && y > truth[1] && y < truth[3]);
+        }
+    }
+}
+
+#[test]
+fn chips_match_dlibs_from_its_landmarks() {
+    let chips = reference("dlib_chips.npz");
+    let names = std::fs::read_to_string(reference_dir().join("dlib_chips_names.txt")).unwrap();
+    let want = chips["chips"].to_u8();
+    let landmarks = &chips["landmarks5"].values;
+    let mut photos: BTreeMap<&str, Image> = BTreeMap::new();
+    let mut worst = 0.0f64;
+    let mut total = 0.0;
+    let chip_len = 150 * 150 * 3;
+    for (i, name) in names.lines().enumerate() {
+        let file = name.split('#').next().unwrap();
+        let photo = photos.entry(file).or_insert_with(|| sample(file));
+        let p = |k: usize| (landmarks[i * 10 + 2 * k], landmarks[i * 10 + 2 * k + 1]);
+        let lm = Landmarks5([p(0), p(1), p(2), p(3), p(4)]);
+        let chip = align::align(photo, &lm).unwrap();
+        let reference = &want[i * chip_len..(i + 1) * chip_len];
+        let diffs: Vec<u8> = chip
+            .image
+            .pixels
+            .iter()
+            .zip(reference)
+            .map(|(&a, &b)| a.abs_diff(b))
+            .collect();
+        let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / chip_len as f64;
+        let exact = diffs.iter().filter(|&&d| d == 0).count() as f64 / chip_len as f64;
+        println!(
+            "{name:16} mean |Δ| {mean:.3}  max {:3}  exact {:.1} %",
+            diffs.iter().max().unwrap(),
+            100.0 * exact
+        );
+        worst = worst.max(mean);
+        total += mean;
+        if file.ends_with(".png") {
+            // lossless source: our chip is dlib's, bit for bit
+            assert_eq!(exact, 1.0, "{name}");
+        } else {
+            // JPEG decoders may differ by a level here and there (dlib used libjpeg)
+            assert!(mean <= 0.5, "{name}: mean |Δ| {mean}");
+        }
+    }
+    println!(
+        "chips: mean |Δ| per value {:.3} on average, {worst:.3} at worst",
+        total / names.lines().count() as f64
+    );
+}
