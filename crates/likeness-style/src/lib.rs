@@ -4,9 +4,11 @@
 //!   DESIGN.md writes them.
 //! - [`optim`]: L-BFGS (strong-Wolfe line search, the quality default) and Adam, over the
 //!   generated image's pixels only.
+//! - [`objective`]: J(G) and ∂J/∂G through a frozen VGG.
 
 pub mod error;
 pub mod loss;
+pub mod objective;
 pub mod optim;
 
 pub use error::{Result, StyleError};
