@@ -136,3 +136,33 @@ fn chips_match_dlibs_from_its_landmarks() {
         total / names.lines().count() as f64
     );
 }
+
+#[test]
+fn letterboxed_inputs_match_the_reference_resize() {
+    // blazeface_astronaut.npz's inputs were made with PIL's bilinear resize: ours is the same
+    // antialiased triangle filter with bytes between the passes, so equal but for rare
+    // rounding ties
+    let raw = reference("blazeface_astronaut.npz");
+    let photo = sample("astronaut.png");
+    for (prefix, model) in [("front", Model::Front), ("back", Model::Back)] {
+        let lb = likeness_face::detect::Letterbox::new(
+            likeness_face::detect::Region::whole(&photo),
+            model.input_size(),
+        );
+        let input = lb.apply(&photo).unwrap();
+        let want = raw[&format!("{prefix}.input")].to_f32();
+        let diffs: Vec<f32> = input
+            .pixels
+            .iter()
+            .zip(&want)
+            .map(|(&p, &w)| (p as f32 - (w + 1.0) * 127.5).abs())
+            .collect();
+        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+        let max = diffs.iter().cloned().fold(0.0, f32::max);
+        println!("{prefix} input: mean |Δ| {mean:.4}, max {max:.2} levels");
+        assert!(
+            mean < 0.001 && max <= 1.01,
+            "{prefix}: mean {mean}, max {max}"
+        );
+    }
+}

@@ -167,7 +167,7 @@ pub fn resample(image: &Image, region: Region, width: u32, height: u32) -> Resul
     }
     let xs = filter_taps(region.width, width);
     let ys = filter_taps(region.height, height);
-    // Horizontal pass over the rows the vertical pass needs, kept in f32.
+    // Horizontal pass over every row of the region, then the vertical pass.
     let (rw, stride) = (width as usize, image.width as usize);
     let mut tmp = vec![0f32; region.height as usize * rw * 3];
     for y in 0..region.height as usize {
@@ -180,7 +180,9 @@ pub fn resample(image: &Image, region: Region, width: u32, height: u32) -> Resul
                     *a += w * p as f32;
                 }
             }
-            tmp[(y * rw + x) * 3..(y * rw + x) * 3 + 3].copy_from_slice(&acc);
+            // rounded to bytes between the passes, as PIL does
+            tmp[(y * rw + x) * 3..(y * rw + x) * 3 + 3]
+                .copy_from_slice(&acc.map(|v| v.round().clamp(0.0, 255.0)));
         }
     }
     let mut out = Vec::with_capacity(rw * height as usize * 3);
