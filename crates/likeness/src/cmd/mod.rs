@@ -1,0 +1,3 @@
+//! One module per capability of the command line.
+
+pub mod models;

