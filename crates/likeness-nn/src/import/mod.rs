@@ -4,6 +4,7 @@
 //!
 //! [`WeightMap`]: crate::weights::WeightMap
 
+pub mod blazeface_onnx;
 pub mod dlib;
 pub mod onnx;
 pub mod protobuf;

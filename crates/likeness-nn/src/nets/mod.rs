@@ -1,3 +1,4 @@
 //! The networks, one per file: a config, `load(&WeightMap)`, `forward`.
+pub mod blazeface;
 pub mod dlib_resnet;
 pub mod convnd;
