@@ -8,3 +8,4 @@ pub mod blazeface_onnx;
 pub mod dlib;
 pub mod onnx;
 pub mod protobuf;
+pub mod vgg_onnx;

@@ -267,7 +267,14 @@ fn parse_tensor(buf: &[u8], base: u64) -> Result<(String, WeightTensor)> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let n: usize = shape.iter().product();
+    // Checked: a corrupt file's dims must not overflow (n * 8 bytes must fit too).
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|n| n.checked_mul(8).is_some())
+        .ok_or_else(|| {
+            NnError::malformed(FORMAT, base, format!("tensor `{name}` has shape {shape:?}"))
+        })?;
     let data: Vec<f32> = if let Some((raw, at)) = raw {
         let width = match data_type {
             DT_FLOAT | DT_INT32 => 4,

@@ -2,3 +2,4 @@
 pub mod blazeface;
 pub mod dlib_resnet;
 pub mod convnd;
+pub mod vgg;
