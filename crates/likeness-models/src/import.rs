@@ -1,18 +1,25 @@
 //! Model name → importer: turns a raw model file into the weights the network loads.
 
+use std::path::Path;
+
+use likeness_nn::import::dlib;
 use likeness_nn::weights::WeightMap;
 
 use crate::catalog::{Importer, Model};
 use crate::error::{ModelsError, Result};
 
 /// Imports `bytes` (the model's raw file, read from `path`) with the model's importer.
-pub fn import(model: &Model, bytes: &[u8], path: &std::path::Path) -> Result<WeightMap> {
-    let _ = (bytes, path);
-    match model.importer {
-        Importer::DlibResnet
-        | Importer::DlibShapePredictor
-        | Importer::VggOnnx
-        | Importer::BlazeFaceFront
-        | Importer::BlazeFaceBack => Err(ModelsError::ImporterUnavailable { model: model.name }),
-    }
+pub fn import(model: &Model, bytes: &[u8], path: &Path) -> Result<WeightMap> {
+    let imported = match model.importer {
+        Importer::DlibResnet => dlib::read_resnet(bytes),
+        Importer::DlibShapePredictor => dlib::read_shape_predictor(bytes),
+        Importer::VggOnnx | Importer::BlazeFaceFront | Importer::BlazeFaceBack => {
+            return Err(ModelsError::ImporterUnavailable { model: model.name });
+        }
+    };
+    imported.map_err(|source| ModelsError::Import {
+        model: model.name,
+        path: path.to_path_buf(),
+        source,
+    })
 }
