@@ -14,6 +14,7 @@ pub mod compare;
 pub mod detect;
 pub mod error;
 pub mod gallery;
+pub mod landmarks;
 
 pub use align::{Chip, Landmarks5};
 pub use compare::Embedding;
