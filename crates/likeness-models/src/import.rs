@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
+use likeness_nn::import::blazeface_onnx::blazeface_from_onnx;
 use likeness_nn::import::dlib;
+use likeness_nn::import::vgg_onnx::vgg16_from_onnx;
+use likeness_nn::nets::blazeface::BlazeFaceVariant;
 use likeness_nn::weights::WeightMap;
 
 use crate::catalog::{Importer, Model};
@@ -13,9 +16,9 @@ pub fn import(model: &Model, bytes: &[u8], path: &Path) -> Result<WeightMap> {
     let imported = match model.importer {
         Importer::DlibResnet => dlib::read_resnet(bytes),
         Importer::DlibShapePredictor => dlib::read_shape_predictor(bytes),
-        Importer::VggOnnx | Importer::BlazeFaceFront | Importer::BlazeFaceBack => {
-            return Err(ModelsError::ImporterUnavailable { model: model.name });
-        }
+        Importer::VggOnnx => vgg16_from_onnx(bytes),
+        Importer::BlazeFaceFront => blazeface_from_onnx(bytes, BlazeFaceVariant::Front),
+        Importer::BlazeFaceBack => blazeface_from_onnx(bytes, BlazeFaceVariant::Back),
     };
     imported.map_err(|source| ModelsError::Import {
         model: model.name,
