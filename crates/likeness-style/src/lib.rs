@@ -5,10 +5,16 @@
 //! - [`optim`]: L-BFGS (strong-Wolfe line search, the quality default) and Adam, over the
 //!   generated image's pixels only.
 //! - [`objective`]: J(G) and ∂J/∂G through a frozen VGG.
+//! - [`transfer`]: the whole run from images to image, with [`StyleConfig`]'s options.
+//! - [`color`]: colour preservation; [`memory`]: the memory estimate checked before starting.
 
+pub mod color;
 pub mod error;
 pub mod loss;
+pub mod memory;
 pub mod objective;
 pub mod optim;
+pub mod transfer;
 
 pub use error::{Result, StyleError};
+pub use transfer::{Init, Optimizer, Progress, StyleConfig, StyleOutput, load_weights, transfer};
