@@ -16,15 +16,21 @@
 //!   responsible for (m up to 2·m) lies entirely inside one of its tiles;
 //! - the front model also sees the whole photo, for faces that fill much of it.
 //!
-//! Detections of a tile that touch one of its borders inside the photo are cut faces and are
-//! dropped (a coarser level sees them whole); all the rest are merged by weighted NMS.
+//! Each pass is trusted with a range of face sizes ([`Pass::face_range`]): the front model
+//! with faces of at least [`FRONT_MIN_FACE`] input pixels, tiles with faces of at most
+//! [`TILE_MAX_FACE`]. Detections of a tile that touch one of its borders inside the photo are
+//! cut faces and are dropped (a coarser level sees them whole); all the rest are merged by
+//! weighted NMS.
 //! For a 1920×1280 group photo with m = 40 that is about 34 passes of a 256² network.
 
 pub mod decode;
 
 pub use decode::{Model, NMS_IOU, NUM_KEYPOINTS};
 
+use burn::tensor::{Device, Tensor};
 use likeness_nn::image::Image;
+use likeness_nn::nets::blazeface::{self, BlazeFace, BlazeFaceVariant};
+use likeness_nn::weights::WeightMap;
 
 use crate::error::{FaceError, Result};
 
@@ -32,6 +38,14 @@ use crate::error::{FaceError, Result};
 /// Its smallest anchors are 0.15625·256 = 40 px (MediaPipe's `min_scale` for the back graph);
 /// the regressors shrink them somewhat, and 24 px keeps clear of the model's limit.
 pub const BACK_MIN_FACE: f32 = 24.0;
+/// Width, in the front model's 128² input, of the smallest face taken from it: a quarter of
+/// its side. Smaller "faces" from the front model were found mislocated (boxes twice the face)
+/// on the group photos; the back model covers those sizes.
+pub const FRONT_MIN_FACE: f32 = 32.0;
+/// Widest face, in the back model's input, taken from a tile: twice the widest a tile level is
+/// responsible for (2·[`BACK_MIN_FACE`]). Coarser levels see bigger faces whole; big "faces"
+/// in fine tiles were found to be texture (a false positive on sample1.jpg).
+pub const TILE_MAX_FACE: f32 = 4.0 * BACK_MIN_FACE;
 /// Fraction of a tile's side within which a detection touching an interior tile border is
 /// treated as a cut face.
 const TILE_EDGE_MARGIN: f32 = 0.02;
@@ -253,12 +267,14 @@ impl Default for DetectOptions {
 }
 
 /// One network run: which model sees which region of the photo.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pass {
     pub model: Model,
     pub region: Region,
     /// True for tiles (part of the photo), whose cut faces are dropped.
     pub is_tile: bool,
+    /// Range of face widths, in the model's input pixels, this pass is trusted with.
+    pub face_range: (f32, f32),
 }
 
 /// The passes that find faces from `options.min_face` pixels up in a `width`×`height` photo
@@ -275,11 +291,13 @@ pub fn plan(width: u32, height: u32, options: &DetectOptions) -> Vec<Pass> {
             model: Model::Front,
             region: whole,
             is_tile: false,
+            face_range: (FRONT_MIN_FACE, f32::INFINITY),
         },
         Pass {
             model: Model::Back,
             region: whole,
             is_tile: false,
+            face_range: (0.0, f32::INFINITY),
         },
     ];
     if !options.tile {
@@ -304,6 +322,7 @@ pub fn plan(width: u32, height: u32, options: &DetectOptions) -> Vec<Pass> {
                         height: tile.min(height),
                     },
                     is_tile: true,
+                    face_range: (0.0, TILE_MAX_FACE),
                 });
             }
         }
@@ -328,32 +347,137 @@ fn tile_starts(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
 /// Raw outputs of one BlazeFace run on one input: 896 score logits and 896×16 regressors.
 pub type RawOutput = (Vec<f32>, Vec<f32>);
 
-/// Finds faces in `image`: runs `network` on every pass of [`plan`], decodes, maps back to
-/// photo pixels, drops cut faces of tiles and merges by weighted NMS. Best first.
+/// Finds faces in `image`: runs `network` on the inputs of every pass of [`plan`] (all inputs
+/// of one model at once, so it can batch them), decodes, maps back to photo pixels, drops cut
+/// faces of tiles and merges by weighted NMS. Best first.
 pub fn detect_with<F>(
     image: &Image,
     options: &DetectOptions,
     mut network: F,
 ) -> Result<Vec<Detection>>
 where
-    F: FnMut(Model, &Image) -> Result<RawOutput>,
+    F: FnMut(Model, &[Image]) -> Result<Vec<RawOutput>>,
 {
+    let passes = plan(image.width, image.height, options);
     let mut all = Vec::new();
-    for pass in plan(image.width, image.height, options) {
-        let size = pass.model.input_size();
-        let letterbox = Letterbox::new(pass.region, size);
-        let input = letterbox.apply(image)?;
-        let (scores, regressors) = network(pass.model, &input)?;
-        let min_score = options.min_score.unwrap_or(pass.model.min_score());
-        for d in decode::decode(pass.model, &scores, &regressors, min_score)? {
-            let d = d.map(|x, y| letterbox.to_image(x, y));
-            if pass.is_tile && touches_inner_border(&d, pass.region, image) {
-                continue;
+    for model in [Model::Front, Model::Back] {
+        let mine: Vec<(&Pass, Letterbox)> = passes
+            .iter()
+            .filter(|p| p.model == model)
+            .map(|p| (p, Letterbox::new(p.region, model.input_size())))
+            .collect();
+        let inputs = mine
+            .iter()
+            .map(|(_, lb)| lb.apply(image))
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = network(model, &inputs)?;
+        if outputs.len() != inputs.len() {
+            return Err(FaceError::OutputSize {
+                what: "BlazeFace batch",
+                expected: inputs.len(),
+                got: outputs.len(),
+            });
+        }
+        let min_score = options.min_score.unwrap_or(model.min_score());
+        for ((pass, letterbox), (scores, regressors)) in mine.iter().zip(outputs) {
+            for d in decode::decode(model, &scores, &regressors, min_score)? {
+                let (lo, hi) = pass.face_range;
+                if d.width() < lo || d.width() > hi {
+                    continue;
+                }
+                let d = d.map(|x, y| letterbox.to_image(x, y));
+                if pass.is_tile && touches_inner_border(&d, pass.region, image) {
+                    continue;
+                }
+                all.push(d);
             }
-            all.push(d);
         }
     }
     Ok(decode::weighted_nms(all, options.nms_iou))
+}
+
+/// Inputs per network call. Batching tiles gave no speed-up on burn-flex (33 back passes of
+/// sample1.jpg: 2.7 s in batches of 34, 1.7–2.5 s one by one, on a loaded 2-core machine), so
+/// inputs go one at a time; the batched path stays for backends where it pays.
+const MAX_BATCH: usize = 1;
+
+/// BlazeFace front and back, ready to run the detection plan.
+#[derive(Debug)]
+pub struct Detector {
+    front: BlazeFace,
+    back: BlazeFace,
+    device: Device,
+    /// What [`Detector::detect`] looks for.
+    pub options: DetectOptions,
+}
+
+impl Detector {
+    /// Wraps both networks (the front model for close faces, the back model for small ones).
+    pub fn new(front: BlazeFace, back: BlazeFace, device: Device) -> Self {
+        Detector {
+            front,
+            back,
+            device,
+            options: DetectOptions::default(),
+        }
+    }
+
+    /// Builds both networks from their weights (the cache's `blazeface_front` and
+    /// `blazeface_back`).
+    pub fn load(front: &WeightMap, back: &WeightMap, device: &Device) -> Result<Self> {
+        Ok(Detector::new(
+            BlazeFace::load(front, device)?,
+            BlazeFace::load(back, device)?,
+            device.clone(),
+        ))
+    }
+
+    /// The faces in `image`, best first, in its pixel coordinates.
+    pub fn detect(&self, image: &Image) -> Result<Vec<Detection>> {
+        detect_with(image, &self.options, |model, inputs| {
+            self.run(model, inputs)
+        })
+    }
+
+    /// Runs one model on square inputs of its size, in batches.
+    pub fn run(&self, model: Model, inputs: &[Image]) -> Result<Vec<RawOutput>> {
+        let (net, variant) = match model {
+            Model::Front => (&self.front, BlazeFaceVariant::Front),
+            Model::Back => (&self.back, BlazeFaceVariant::Back),
+        };
+        let mut out = Vec::with_capacity(inputs.len());
+        for batch in inputs.chunks(MAX_BATCH) {
+            let x = batch
+                .iter()
+                .map(|img| blazeface::image_input(img, variant, &self.device))
+                .collect::<likeness_nn::Result<Vec<_>>>()?;
+            let y = net.forward(Tensor::cat(x, 0));
+            let values = |t: Tensor<3>| {
+                t.into_data()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| FaceError::Invalid(format!("BlazeFace output: {e:?}")))
+            };
+            let (scores, boxes) = (values(y.scores)?, values(y.boxes)?);
+            let (ns, nb) = (
+                decode::NUM_ANCHORS,
+                decode::NUM_ANCHORS * decode::REGRESSOR_LEN,
+            );
+            if scores.len() != ns * batch.len() || boxes.len() != nb * batch.len() {
+                return Err(FaceError::OutputSize {
+                    what: "BlazeFace output",
+                    expected: (ns + nb) * batch.len(),
+                    got: scores.len() + boxes.len(),
+                });
+            }
+            for i in 0..batch.len() {
+                out.push((
+                    scores[i * ns..(i + 1) * ns].to_vec(),
+                    boxes[i * nb..(i + 1) * nb].to_vec(),
+                ));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Whether a detection reaches a tile border that is not also the photo's border.

@@ -1,0 +1,112 @@
+//! The detector (BlazeFace front + back, tiling plan, weighted NMS) on the photos of
+//! `shared/reference/dlib_chips.npz`: every face dlib found is found (IoU ≥ 0.5 with dlib's box).
+//!
+//! Needs the model cache (`cargo run -p likeness -- models fetch`): the BlazeFace models and
+//! the sample photos.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use likeness_face::detect::{Detector, decode::iou};
+use likeness_nn::image::Image;
+use likeness_nn::npz::read_npz;
+use likeness_nn::weights::WeightMap;
+
+fn cache_file(relative: &str) -> PathBuf {
+    let home = std::env::var_os("LIKENESS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/likeness")
+        });
+    let path = home.join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo run -p likeness -- models fetch` first",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn finds_every_face_dlib_found_in_the_reference_photos() {
+    let reference = std::env::var_os("LIKENESS_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/reference"
+            ))
+        });
+    let chips = read_npz(&reference.join("dlib_chips.npz")).unwrap();
+    let names = std::fs::read_to_string(reference.join("dlib_chips_names.txt")).unwrap();
+    let weights =
+        |name: &str| WeightMap::load(&cache_file(&format!("models/{name}.safetensors"))).unwrap();
+    let device = likeness_nn::device::cpu();
+    let detector = Detector::load(
+        &weights("blazeface_front"),
+        &weights("blazeface_back"),
+        &device,
+    )
+    .unwrap();
+
+    let mut files: Vec<&str> = names
+        .lines()
+        .map(|l| l.split('#').next().unwrap())
+        .collect();
+    files.dedup();
+    let mut ious = Vec::new();
+    for file in files {
+        let photo = Image::open(&cache_file(&format!("samples/{file}"))).unwrap();
+        let start = Instant::now();
+        let found = detector.detect(&photo).unwrap();
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let mut used = vec![false; found.len()];
+        for (i, name) in names.lines().enumerate() {
+            if name.split('#').next() != Some(file) {
+                continue;
+            }
+            let b = &chips["boxes"].values[i * 4..i * 4 + 4];
+            // dlib's boxes are inclusive pixel rectangles
+            let truth = [
+                b[0] as f32,
+                b[1] as f32,
+                b[2] as f32 + 1.0,
+                b[3] as f32 + 1.0,
+            ];
+            let (best, overlap) = found
+                .iter()
+                .enumerate()
+                .map(|(j, d)| (j, iou(&d.bbox, &truth)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0));
+            if overlap >= 0.5 {
+                used[best] = true;
+            }
+            println!("  {name:16} IoU {overlap:.3}");
+            ious.push((overlap, name.to_string()));
+        }
+        let extra: Vec<_> = found
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| !**u)
+            .map(|(d, _)| (d.score, d.bbox.map(f32::round)))
+            .collect();
+        println!(
+            "{file}: {}x{} in {ms:.0} ms, {} detections; not dlib's: {extra:?}",
+            photo.width,
+            photo.height,
+            found.len()
+        );
+    }
+    ious.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let values: Vec<f32> = ious.iter().map(|v| v.0).collect();
+    println!(
+        "IoU with dlib's boxes over {} faces: min {:.3}, median {:.3}, max {:.3}",
+        values.len(),
+        values[0],
+        values[values.len() / 2],
+        values[values.len() - 1]
+    );
+    assert_eq!(values.len(), 26);
+    assert!(values[0] >= 0.5, "missed or misplaced: {:?}", ious[0]);
+}
