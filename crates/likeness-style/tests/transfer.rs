@@ -167,7 +167,7 @@ fn too_large_is_refused_with_a_size_that_fits() {
     let StyleError::TooLarge { fits, .. } = err else {
         panic!("{err}")
     };
-    assert!(fits >= 256 && fits < 4096, "{fits}");
+    assert!((256..4096).contains(&fits), "{fits}");
     let fitting = StyleConfig {
         size: fits,
         ..config
