@@ -15,6 +15,7 @@ pub mod image;
 pub mod import;
 pub mod nets;
 pub mod npz;
+pub mod optim;
 pub mod weights;
 
 pub use error::{NnError, Result};
