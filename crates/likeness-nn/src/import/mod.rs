@@ -9,3 +9,4 @@ pub mod dlib;
 pub mod onnx;
 pub mod protobuf;
 pub mod vgg_onnx;
+pub mod torch;
