@@ -360,7 +360,10 @@ fn zip_checkpoint(nested: bool) -> Vec<u8> {
 /// {"features.0.weight": f32 [2, 2] via `_rebuild_tensor` on storage "a",
 ///  "features.0.bias": f32 [2] on a *view* of storage "a" at offset 4} (keys as Python 2
 /// strings), the key list ["a"], then storage "a": i64 count 6 and six f32.
-fn legacy_checkpoint() -> Vec<u8> {
+/// With `py2_dict`, the OrderedDict is pickled the way Python 2 reduces it:
+/// `OrderedDict([[key, value], ...])` then BUILD with its instance dict; otherwise the Python 3
+/// way: `OrderedDict()` then SETITEMS.
+fn legacy_checkpoint(py2_dict: bool) -> Vec<u8> {
     let magic = Pickle::default()
         .proto()
         .long1(&[0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19])
@@ -391,29 +394,56 @@ fn legacy_checkpoint() -> Vec<u8> {
         };
         p.op(b't').op(b'Q')
     };
-    let mut state = Pickle::default().proto().ordered_dict().put(0).op(b'(');
-    state = state
-        .py2_str("features.0.weight")
-        .global("torch._utils", "_rebuild_tensor")
-        .op(b'(');
-    state = pid(state, None)
-        .put(1)
-        .int(0)
-        .ints(&[2, 2])
-        .ints(&[2, 1])
-        .op(b't')
-        .op(b'R');
-    state = state
-        .py2_str("features.0.bias")
-        .global("torch._utils", "_rebuild_tensor")
-        .op(b'(');
-    state = pid(state, Some(("b", 4, 2)))
-        .int(0)
-        .ints(&[2])
-        .ints(&[1])
-        .op(b't')
-        .op(b'R');
-    let state = state.op(b'u').op(b'.');
+    // key, then _rebuild_tensor(storage, offset, size, stride)
+    let weight = |p: Pickle| {
+        let p = p
+            .py2_str("features.0.weight")
+            .global("torch._utils", "_rebuild_tensor")
+            .op(b'(');
+        pid(p, None)
+            .put(1)
+            .int(0)
+            .ints(&[2, 2])
+            .ints(&[2, 1])
+            .op(b't')
+            .op(b'R')
+    };
+    let bias = |p: Pickle| {
+        let p = p
+            .py2_str("features.0.bias")
+            .global("torch._utils", "_rebuild_tensor")
+            .op(b'(');
+        pid(p, Some(("b", 4, 2)))
+            .int(0)
+            .ints(&[2])
+            .ints(&[1])
+            .op(b't')
+            .op(b'R')
+    };
+    let state = if py2_dict {
+        // GLOBAL, MARK, EMPTY_LIST, MARK, [k, v] as EMPTY_LIST MARK k v APPENDS (twice),
+        // APPENDS, TUPLE, REDUCE, EMPTY_DICT, BUILD
+        let p = Pickle::default()
+            .proto()
+            .global("collections", "OrderedDict")
+            .op(b'(')
+            .op(b']')
+            .op(b'(')
+            .op(b']')
+            .op(b'(');
+        let p = weight(p).op(b'e').op(b']').op(b'(');
+        bias(p)
+            .op(b'e')
+            .op(b'e')
+            .op(b't')
+            .op(b'R')
+            .op(b'}')
+            .op(b'b')
+    } else {
+        let p = Pickle::default().proto().ordered_dict().put(0).op(b'(');
+        bias(weight(p)).op(b'u')
+    };
+    let state = state.op(b'.');
     let keys = Pickle::default()
         .proto()
         .op(b']')
@@ -465,20 +495,22 @@ fn zip_checkpoint_decodes_every_dtype_view_and_name() {
 
 #[test]
 fn legacy_checkpoint_decodes_with_storage_views() {
-    let map = read_torch(&legacy_checkpoint()).unwrap();
-    let w = map.get("features.0.weight").unwrap();
-    assert_eq!(
-        (w.shape.as_slice(), w.data.as_slice()),
-        (&[2, 2][..], &[1., 2., 3., 4.][..])
-    );
-    assert_eq!(map.get("features.0.bias").unwrap().data, [10., 20.]);
+    for py2_dict in [false, true] {
+        let map = read_torch(&legacy_checkpoint(py2_dict)).unwrap();
+        let w = map.get("features.0.weight").unwrap();
+        assert_eq!(
+            (w.shape.as_slice(), w.data.as_slice()),
+            (&[2, 2][..], &[1., 2., 3., 4.][..])
+        );
+        assert_eq!(map.get("features.0.bias").unwrap().data, [10., 20.]);
+    }
 }
 
 #[test]
 fn truncated_torch_checkpoints_are_errors() {
     for (kind, bytes) in [
         ("zip", zip_checkpoint(true)),
-        ("legacy", legacy_checkpoint()),
+        ("legacy", legacy_checkpoint(true)),
     ] {
         for cut in 0..bytes.len() {
             let err = read_torch(&bytes[..cut]);
@@ -493,7 +525,11 @@ fn truncated_torch_checkpoints_are_errors() {
 
 #[test]
 fn bit_flipped_torch_checkpoints_are_errors_or_maps_never_panics() {
-    for bytes in [zip_checkpoint(true), legacy_checkpoint()] {
+    for bytes in [
+        zip_checkpoint(true),
+        legacy_checkpoint(false),
+        legacy_checkpoint(true),
+    ] {
         let mut damaged = bytes.clone();
         for at in 0..bytes.len() {
             for bit in [0, 3, 7] {

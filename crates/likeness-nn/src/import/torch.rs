@@ -890,10 +890,14 @@ fn reduce(callable: Value, args: Value) -> std::result::Result<Value, String> {
         "collections.OrderedDict" | "builtins.dict" | "__builtin__.dict" => {
             let mut items = Vec::new();
             if let Some(Value::List(pairs)) = args.first() {
+                // (key, value) tuples, or [key, value] lists as Python 2 reduced OrderedDicts
                 for p in pairs.borrow().iter() {
-                    if let Value::Tuple(kv) = p
-                        && let [k, v] = &kv[..]
-                    {
+                    let kv = match p {
+                        Value::Tuple(t) => t.to_vec(),
+                        Value::List(l) => l.borrow().clone(),
+                        _ => continue,
+                    };
+                    if let [k, v] = &kv[..] {
                         items.push((k.clone(), v.clone()));
                     }
                 }
