@@ -369,12 +369,12 @@ impl Vgg {
             return Ok(vec![]);
         };
         let [_, channels, h, w] = x.dims();
-        // Every pool before `last` halves the size; a side that reaches 0 is an unusable input.
+        // Every pool up to `last` halves the size; a side that reaches 0 is an unusable input.
         let pools = (0..5)
             .filter(|&b| {
                 VggLayer::Pool(b + 1)
                     .position(variant)
-                    .is_some_and(|p| p < last)
+                    .is_some_and(|p| p <= last)
             })
             .count();
         if channels != 3 || h >> pools == 0 || w >> pools == 0 {
@@ -472,6 +472,33 @@ mod tests {
             [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
         );
         assert_eq!(conv_channels(VggVariant::Vgg16)[4], (128, 256));
+    }
+
+    #[test]
+    fn inputs_too_small_for_the_deepest_layer_are_refused() {
+        let device = crate::device::cpu();
+        let mut weights = WeightMap::new();
+        for (i, (c_in, c_out)) in torchvision_conv_indices(VggVariant::Vgg16)
+            .into_iter()
+            .zip(conv_channels(VggVariant::Vgg16))
+        {
+            let w = vec![0.0; c_out * c_in * 9];
+            weights
+                .insert(format!("features.{i}.weight"), vec![c_out, c_in, 3, 3], w)
+                .unwrap();
+            weights
+                .insert(format!("features.{i}.bias"), vec![c_out], vec![0.0; c_out])
+                .unwrap();
+        }
+        let vgg = Vgg::load(&weights, &device).unwrap();
+        let x = |s| Tensor::<4>::zeros([1, 3, s, s], &device);
+        assert!(vgg.forward_layers(x(16), &[VggLayer::Relu(5, 3)]).is_ok());
+        assert!(vgg.forward_layers(x(16), &[VggLayer::Pool(5)]).is_err());
+        assert!(vgg.forward(x(31)).is_err());
+        assert_eq!(vgg.forward(x(32)).unwrap().dims(), [1, 512, 1, 1]);
+        let grey = Tensor::<4>::zeros([1, 1, 32, 32], &device);
+        assert!(vgg.forward_layers(grey, &[VggLayer::Relu(1, 1)]).is_err());
+        assert!(vgg.forward_layers(x(32), &[VggLayer::Relu(5, 4)]).is_err());
     }
 
     #[test]
