@@ -17,8 +17,8 @@ pub enum StyleError {
     /// The requested size would need more memory than the machine has free.
     #[error(
         "a {width}×{height} transfer needs about {needed_mib} MiB but only {available_mib} MiB \
-         are available; a longest side of {fits} px would fit (or use multi-scale / fewer \
-         L-BFGS history vectors)"
+         are available; a longest side of {fits} px would fit (or keep fewer L-BFGS history \
+         vectors, or use Adam)"
     )]
     TooLarge {
         width: usize,

@@ -7,13 +7,14 @@ use crate::optim::Lbfgs;
 
 /// Output channels of each VGG block's convolutions.
 const BLOCK_WIDTHS: [usize; 5] = [64, 128, 256, 512, 512];
-/// Bytes of live f32 data per activation value of a forward + backward pass on burn-flex with
-/// autodiff: the conv output, the ReLU output kept for backward, and the gradient buffers of
-/// the backward pass. Measured: see the crate's `memory` example (peak RSS at 256–768 px).
-const BYTES_PER_ACTIVATION: f64 = 16.0;
-/// Weights, runtime and allocator slack independent of the image size (VGG-16's 14.7 M
-/// weights are 59 MB; VGG-19's 80 MB).
-const BASE_BYTES: u64 = 400 << 20;
+/// Peak bytes per conv-output value of a forward + backward pass on burn-flex with autodiff
+/// (conv and ReLU outputs kept for backward, the backward pass's gradient buffers). Measured
+/// with the `style` example, VGG-16 to relu5_1: peak RSS less weights and L-BFGS history was
+/// about 13 bytes per value at 256² and 11 at 512²; 14 leaves a margin.
+const BYTES_PER_ACTIVATION: f64 = 14.0;
+/// What does not grow with the image: the weights twice (the loaded map and the module:
+/// VGG-16's 14.7 M weights are 59 MB each, VGG-19's 80 MB) and the runtime.
+const BASE_BYTES: u64 = 256 << 20;
 
 /// Estimated peak bytes of one transfer at `width`×`height` through the deepest of `layers`,
 /// with an L-BFGS history of `history` pairs (0 for Adam).

@@ -24,12 +24,15 @@ enum Command {
     /// Fetch, verify and list the models and sample images.
     #[command(subcommand)]
     Models(cmd::models::ModelsCommand),
+    /// Neural style transfer: paint a content image in the style of others.
+    Style(Box<cmd::style::StyleArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Models(command) => cmd::models::run(command),
+        Command::Style(args) => cmd::style::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
