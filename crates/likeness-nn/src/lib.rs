@@ -4,12 +4,13 @@
 //! - [`import`]: readers for the formats the models ship in (dlib `.dat`, ONNX, torch `.pth`,
 //!   safetensors), each turning a foreign file into a [`weights::WeightMap`].
 //! - [`nets`]: one network per file, each with a config, `load(&WeightMap)` and `forward`.
-//! - [`image`]: decoded RGB images and their conversion to input tensors.
+//! - [`image`]: decoded RGB images and their conversion to input tensors; [`draw`]: pictures.
 //! - [`npz`]: numpy `.npz` reading, for reference values in tests and benchmarks.
 //!
 //! Every network runs on burn's pure-Rust CPU backend; [`device`] picks it in one place.
 
 pub mod device;
+pub mod draw;
 pub mod error;
 pub mod image;
 pub mod import;
