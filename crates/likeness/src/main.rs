@@ -26,6 +26,8 @@ enum Command {
     Models(cmd::models::ModelsCommand),
     /// Neural style transfer: paint a content image in the style of others.
     Style(Box<cmd::style::StyleArgs>),
+    /// Run Likeness on the sample images and write a report folder (the main job).
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Models(command) => cmd::models::run(command),
         Command::Style(args) => cmd::style::run(*args),
+        Command::Demo(args) => cmd::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
