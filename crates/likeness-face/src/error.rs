@@ -47,6 +47,10 @@ pub enum FaceError {
     /// Another process kept the gallery locked for too long.
     #[error("gallery {path} is locked by another writer (waited {waited_s:.0} s); try again")]
     GalleryLocked { path: PathBuf, waited_s: f64 },
+    /// A model the facade needs is not in the model cache (the message names the command
+    /// that fetches it).
+    #[error("{0}")]
+    Missing(String),
     /// A person named in a gallery operation does not exist.
     #[error("no person `{0}` in the gallery")]
     NoSuchPerson(String),

@@ -13,6 +13,7 @@ pub mod align;
 pub mod compare;
 pub mod detect;
 pub mod error;
+pub mod faces;
 pub mod gallery;
 pub mod landmarks;
 
@@ -20,3 +21,4 @@ pub use align::{Chip, Landmarks5};
 pub use compare::Embedding;
 pub use detect::Detection;
 pub use error::{FaceError, Result};
+pub use faces::{Face, Faces};

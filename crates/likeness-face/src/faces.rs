@@ -1,0 +1,256 @@
+//! The faces facade: every stage behind one value, as small as face_recognition's API.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use likeness_face::faces::{DEFAULT_TOLERANCE, Faces, verify};
+//! use likeness_nn::image::Image;
+//! let faces = Faces::load(&likeness_models::Cache::from_env()?)?;
+//! let a = faces.encode(&Image::open("a.jpg".as_ref())?)?;
+//! let b = faces.encode(&Image::open("b.jpg".as_ref())?)?;
+//! let verdict = verify(&a[0].embedding, &b[0].embedding, DEFAULT_TOLERANCE)?;
+//! println!("distance {}, same: {}", verdict.distance, verdict.same);
+//! # Ok(()) }
+//! ```
+//!
+//! The landmarks come from dlib's shape predictor, run from a box in dlib's detector
+//! convention derived from BlazeFace's box ([`dlib_box`]), so that the chips are cut where
+//! dlib's own pipeline cuts them; [`Alignment::Keypoints`] skips the predictor and places the
+//! landmarks from BlazeFace's keypoints (faster, less faithful).
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use likeness_models::Cache;
+use likeness_nn::image::Image;
+use likeness_nn::nets::dlib_resnet::DlibResNet;
+use likeness_nn::weights::WeightMap;
+
+use crate::align::{self, Chip, DRect, Landmarks5};
+use crate::detect::{Detection, Detector};
+use crate::error::{FaceError, Result};
+use crate::landmarks::ShapePredictor;
+
+pub use crate::compare::{DEFAULT_TOLERANCE, Embedding, Match, Verdict, identify, nearest, verify};
+
+/// The model cache's names of the four networks.
+pub const MODEL_FRONT: &str = "blazeface_front";
+pub const MODEL_BACK: &str = "blazeface_back";
+pub const MODEL_SHAPE: &str = "dlib_shape_predictor_5";
+pub const MODEL_EMBEDDER: &str = "dlib_resnet";
+
+/// dlib's HOG box for a BlazeFace detection, fitted by least squares over the 26 faces of
+/// `shared/reference/dlib_chips.npz` (BlazeFace boxes on our side, dlib's boxes on the other;
+/// the fit's data are printed by `tests/pipeline.rs`). dlib's box follows a turned head, and
+/// BlazeFace's nose tip says where the head turns: the box centre's x moves towards the nose
+/// by this fraction of (nose x − BlazeFace box centre x); leave-one-out error 0.029 box widths,
+/// against 0.117 without it.
+const DLIB_BOX_NOSE_PULL: f64 = 0.582;
+/// The rest of the fit: the centre's offset from BlazeFace's box centre, in BlazeFace box
+/// widths (x, y; leave-one-out error in y 0.05 widths, which no keypoint reduced).
+const DLIB_BOX_OFFSET: (f64, f64) = (-0.012, -0.027);
+/// dlib's box side in BlazeFace box widths (dlib's sides come in pyramid steps of about 1.2,
+/// hence a leave-one-out error of 0.09).
+const DLIB_BOX_SCALE: f64 = 1.036;
+
+/// How landmarks are placed from a detection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Alignment {
+    /// dlib's shape predictor from [`dlib_box`]: the chips dlib's network was trained on.
+    #[default]
+    ShapePredictor,
+    /// [`Landmarks5::from_detection`]: BlazeFace's keypoints, no predictor.
+    Keypoints,
+}
+
+/// One face of an image: where it is, its landmarks and its embedding.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Face {
+    pub detection: Detection,
+    pub landmarks: Landmarks5,
+    pub embedding: Embedding,
+}
+
+/// Wall-clock time spent in each stage of [`Faces::encode_timed`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    pub detect: Duration,
+    pub landmarks: Duration,
+    /// Chip extraction.
+    pub align: Duration,
+    /// The embedding network (one batched forward).
+    pub encode: Duration,
+}
+
+/// Detector, landmark predictor and embedder, loaded once.
+#[derive(Debug)]
+pub struct Faces {
+    pub detector: Detector,
+    predictor: ShapePredictor,
+    embedder: DlibResNet,
+    device: Device,
+    /// How [`Faces::landmarks`] places the landmarks.
+    pub alignment: Alignment,
+}
+
+/// dlib's face box (its HOG detector's convention: what the shape predictor was trained on)
+/// for a BlazeFace detection.
+pub fn dlib_box(d: &Detection) -> DRect {
+    let w = d.width() as f64;
+    let cx = (d.bbox[0] + d.bbox[2]) as f64 / 2.0;
+    let cy = (d.bbox[1] + d.bbox[3]) as f64 / 2.0;
+    let nose_x = d.keypoints[NOSE].0 as f64;
+    let centre = (
+        cx + DLIB_BOX_NOSE_PULL * (nose_x - cx) + DLIB_BOX_OFFSET.0 * w,
+        cy + DLIB_BOX_OFFSET.1 * w,
+    );
+    // DRect's widths are dlib's inclusive ones, as the fitted sides are
+    DRect::centered(centre, DLIB_BOX_SCALE * w, DLIB_BOX_SCALE * w)
+}
+
+/// Index of the nose tip among BlazeFace's keypoints.
+const NOSE: usize = 2;
+
+impl Faces {
+    /// Loads the four networks from the model cache; a missing model is an error naming the
+    /// command that fetches it.
+    pub fn load(cache: &Cache) -> Result<Self> {
+        let weights = |name: &str| -> Result<WeightMap> {
+            let path = cache
+                .model_path(name)
+                .map_err(|e| FaceError::Missing(e.to_string()))?;
+            Ok(WeightMap::load(&path)?)
+        };
+        Faces::from_weights(
+            &weights(MODEL_FRONT)?,
+            &weights(MODEL_BACK)?,
+            &weights(MODEL_SHAPE)?,
+            &weights(MODEL_EMBEDDER)?,
+            &likeness_nn::device::cpu(),
+        )
+    }
+
+    /// Builds the facade from the networks' weights.
+    pub fn from_weights(
+        front: &WeightMap,
+        back: &WeightMap,
+        shape: &WeightMap,
+        embedder: &WeightMap,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(Faces {
+            detector: Detector::load(front, back, device)?,
+            predictor: ShapePredictor::load(shape)?,
+            embedder: DlibResNet::load(embedder, device)?,
+            device: device.clone(),
+            alignment: Alignment::default(),
+        })
+    }
+
+    /// The faces in `image`, best first.
+    pub fn detect(&self, image: &Image) -> Result<Vec<Detection>> {
+        self.detector.detect(image)
+    }
+
+    /// The five landmarks of a detected face (see [`Alignment`]).
+    pub fn landmarks(&self, image: &Image, detection: &Detection) -> Result<Landmarks5> {
+        match self.alignment {
+            Alignment::ShapePredictor => self.predictor.predict(image, &dlib_box(detection)),
+            Alignment::Keypoints => Ok(Landmarks5::from_detection(detection)),
+        }
+    }
+
+    /// The 150×150 chip dlib's network embeds.
+    pub fn chip(&self, image: &Image, landmarks: &Landmarks5) -> Result<Chip> {
+        align::align(image, landmarks)
+    }
+
+    /// Embeddings of chips, all in one forward pass.
+    pub fn embed(&self, chips: &[Chip]) -> Result<Vec<Embedding>> {
+        let images: Vec<Image> = chips.iter().map(|c| c.image.clone()).collect();
+        Ok(self
+            .embedder
+            .embed(&images, &self.device)?
+            .into_iter()
+            .map(Embedding)
+            .collect())
+    }
+
+    /// Every face of `image`, best detection first, with landmarks and embedding.
+    pub fn encode(&self, image: &Image) -> Result<Vec<Face>> {
+        Ok(self.encode_timed(image)?.0)
+    }
+
+    /// [`Faces::encode`], also saying how long each stage took.
+    pub fn encode_timed(&self, image: &Image) -> Result<(Vec<Face>, StageTimes)> {
+        let mut times = StageTimes::default();
+        let start = Instant::now();
+        let detections = self.detect(image)?;
+        times.detect = start.elapsed();
+        let (faces, more) = self.encode_detections(image, detections)?;
+        times.landmarks = more.landmarks;
+        times.align = more.align;
+        times.encode = more.encode;
+        Ok((faces, times))
+    }
+
+    /// Landmarks, chips and embeddings (one batched forward) for given detections.
+    pub fn encode_detections(
+        &self,
+        image: &Image,
+        detections: Vec<Detection>,
+    ) -> Result<(Vec<Face>, StageTimes)> {
+        let mut times = StageTimes::default();
+        let start = Instant::now();
+        let landmarks = detections
+            .iter()
+            .map(|d| self.landmarks(image, d))
+            .collect::<Result<Vec<_>>>()?;
+        times.landmarks = start.elapsed();
+        let start = Instant::now();
+        let chips = landmarks
+            .iter()
+            .map(|l| self.chip(image, l))
+            .collect::<Result<Vec<_>>>()?;
+        times.align = start.elapsed();
+        let start = Instant::now();
+        let embeddings = self.embed(&chips)?;
+        times.encode = start.elapsed();
+        let faces = detections
+            .into_iter()
+            .zip(landmarks)
+            .zip(embeddings)
+            .map(|((detection, landmarks), embedding)| Face {
+                detection,
+                landmarks,
+                embedding,
+            })
+            .collect();
+        Ok((faces, times))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dlib_box_is_square_and_follows_the_detection() {
+        let d = Detection {
+            bbox: [100.0, 50.0, 200.0, 150.0],
+            score: 0.9,
+            keypoints: [(150.0, 100.0); 6],
+        };
+        let r = dlib_box(&d);
+        let (w, h) = (r.right - r.left + 1.0, r.bottom - r.top + 1.0);
+        assert!((w - h).abs() < 1e-9);
+        assert!((w - 100.0 * DLIB_BOX_SCALE).abs() < 1e-9);
+        let moved = dlib_box(&d.map(|x, y| (x + 10.0, y - 5.0)));
+        // the box centre leans towards the nose
+        let mut turned = d.clone();
+        turned.keypoints[NOSE] = (120.0, 100.0);
+        let leaning = dlib_box(&turned);
+        assert!(leaning.left < r.left && (leaning.top - r.top).abs() < 1e-9);
+        assert!((moved.left - r.left - 10.0).abs() < 1e-9);
+        assert!((moved.top - r.top + 5.0).abs() < 1e-9);
+    }
+}
