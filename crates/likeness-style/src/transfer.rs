@@ -85,7 +85,8 @@ pub struct StyleConfig {
     pub save_every: usize,
     /// The network expected in the weights.
     pub model: VggVariant,
-    /// A weights file (safetensors or torch `.pth`) instead of the model cache's.
+    /// A weights file (safetensors or torch `.pth`) instead of the model cache's. [`transfer`]
+    /// takes the loaded weights; callers read them from here with [`load_weights`].
     pub weights: Option<PathBuf>,
     /// Memory the transfer may use, in bytes (default: what the system has available).
     pub memory_limit: Option<u64>,
