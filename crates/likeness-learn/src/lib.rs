@@ -3,6 +3,8 @@
 //! a one-shot demonstration on handwritten digits.
 
 pub mod error;
+pub mod eval;
+pub mod pairs;
 pub mod rng;
 pub mod triplet;
 

@@ -198,7 +198,7 @@ mod tests {
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().to_vec::<f32>().unwrap()
+        t.into_data().try_to_vec::<f32>().unwrap()
     }
 
     #[test]
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn squared_distances_are_squared() {
         let (d, _) = constructed_batch();
-        assert_eq!(d[0 * 6 + 2], 9.0);
+        assert_eq!(d[2], 9.0);
         assert!((d[3 * 6 + 5] - 7.84).abs() < 1e-5);
         assert_eq!(d[4 * 6 + 4], 0.0);
         assert!(squared_distances(&[1.0, 2.0, 3.0], 2).is_err());
@@ -298,10 +298,9 @@ mod tests {
                 let mut best: Option<(f64, usize)> = None;
                 for j in 0..n {
                     let daj = d[a * n + j] as f64;
-                    if labels[j] != labels[a] && daj > dap && daj < dap + margin {
-                        if best.is_none_or(|(b, _)| daj < b) {
-                            best = Some((daj, j));
-                        }
+                    let inside = labels[j] != labels[a] && daj > dap && daj < dap + margin;
+                    if inside && best.is_none_or(|(b, _)| daj < b) {
+                        best = Some((daj, j));
                     }
                 }
                 if let Some((_, j)) = best {

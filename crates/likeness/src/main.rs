@@ -28,6 +28,10 @@ enum Command {
     Style(Box<cmd::style::StyleArgs>),
     /// Run Likeness on the sample images and write a report folder (the main job).
     Demo(cmd::demo::DemoArgs),
+    /// The image patches that excite chosen units of a ConvNet most, as contact sheets.
+    Probe(Box<cmd::probe::ProbeArgs>),
+    /// Evaluate verification on labelled pairs (LFW protocol, ROC, EER, best threshold).
+    Eval(cmd::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,8 @@ fn main() -> ExitCode {
         Command::Models(command) => cmd::models::run(command),
         Command::Style(args) => cmd::style::run(*args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Probe(args) => cmd::probe::run(*args),
+        Command::Eval(args) => cmd::eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,231 @@
+//! `likeness eval`: how good is a distance threshold? LFW's 10-fold protocol and ROC measures
+//! on a labelled pair list.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use likeness_learn::eval::{self, Evaluation, LFW_FOLDS};
+use likeness_learn::pairs::{self, EmbeddingMap, Pair};
+
+/// Warnings printed one by one before they are only counted.
+const MAX_WARNINGS: usize = 10;
+
+/// Evaluate face verification on labelled pairs: 10-fold accuracy ± std (each fold's
+/// threshold chosen on the other nine), ROC AUC, EER, TAR at FAR 1e-2 and 1e-3, and the best
+/// threshold, which calibrates τ for your own pairs.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The pairs: LFW's pairs.txt (`name n1 n2` / `name1 n1 name2 n2` lines) or a CSV file of
+    /// `a,b,same` lines (same: 1/0, true/false, yes/no; a header line is allowed).
+    #[arg(long, value_name = "FILE")]
+    pub pairs: PathBuf,
+    /// Folder the pairs' image paths are relative to (faces are detected, aligned and
+    /// embedded with the faces pipeline; an image with no face is skipped).
+    #[arg(long, value_name = "ROOT", required_unless_present = "embeddings")]
+    pub images: Option<PathBuf>,
+    /// Precomputed embeddings instead of images: a JSON object {"path": [v0, v1, ...]}
+    /// keyed by the pairs' paths.
+    #[arg(long, value_name = "FILE.json", conflicts_with = "images")]
+    pub embeddings: Option<PathBuf>,
+    /// Folds for the cross-validated accuracy (LFW's header sets it for pairs.txt).
+    #[arg(long, default_value_t = LFW_FOLDS)]
+    pub folds: usize,
+    /// Draw the ROC curve to this PNG.
+    #[arg(long, value_name = "OUT.png")]
+    pub roc: Option<PathBuf>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `likeness eval`.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let list = pairs::read_pairs(&args.pairs)?;
+    let embeddings = match (&args.embeddings, &args.images) {
+        (Some(path), _) => pairs::read_embeddings(path)?,
+        (None, Some(root)) => embed_images(&list.pairs, root)?,
+        (None, None) => bail!("give --images ROOT or --embeddings FILE.json"),
+    };
+    let scored = score(&list.pairs, &embeddings)?;
+    let total = list.pairs.len();
+    let skipped = total - scored.len();
+    if scored.is_empty() {
+        bail!("none of the {total} pairs could be scored (every one names a missing image)");
+    }
+    // LFW's pairs come fold after fold: keep each pair in the fold of its original place.
+    // Other lists are dealt round-robin so that every fold sees both kinds.
+    let k = match list.folds {
+        Some(k) if k >= 2 => k,
+        _ => args.folds,
+    };
+    if k < 2 {
+        bail!("--folds must be at least 2");
+    }
+    let folds: Vec<usize> = match list.folds {
+        Some(lk) if lk >= 2 => scored.iter().map(|s| s.index * k / total).collect(),
+        _ => eval::interleaved_folds(scored.len(), k),
+    };
+    let distances: Vec<f64> = scored.iter().map(|s| s.distance).collect();
+    let same: Vec<bool> = scored.iter().map(|s| s.same).collect();
+    let result = eval::evaluate(&distances, &same, &folds)
+        .with_context(|| format!("evaluating {} pairs", scored.len()))?;
+    if let Some(path) = &args.roc {
+        eval::roc_picture(&result)
+            .save_png(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("ROC curve written to {}", path.display());
+    }
+    if args.json {
+        let mut value = serde_json::to_value(&result)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("skipped".into(), skipped.into());
+            map.insert("folds".into(), k.into());
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_human(&result, skipped, k);
+    }
+    Ok(())
+}
+
+struct Scored {
+    /// Position in the pair list.
+    index: usize,
+    distance: f64,
+    same: bool,
+}
+
+/// Distances of the pairs whose two embeddings are known; the others are skipped with a
+/// warning.
+fn score(list: &[Pair], embeddings: &EmbeddingMap) -> anyhow::Result<Vec<Scored>> {
+    let mut out = Vec::with_capacity(list.len());
+    let mut warned = 0;
+    for (index, pair) in list.iter().enumerate() {
+        let (Some(a), Some(b)) = (embeddings.get(&pair.a), embeddings.get(&pair.b)) else {
+            let missing = if embeddings.contains_key(&pair.a) {
+                &pair.b
+            } else {
+                &pair.a
+            };
+            warned += 1;
+            if warned <= MAX_WARNINGS {
+                eprintln!(
+                    "warning: pair {}: no embedding for {missing}; skipped",
+                    index + 1
+                );
+            }
+            continue;
+        };
+        if a.len() != b.len() {
+            bail!("embeddings of {} and {} differ in length", pair.a, pair.b);
+        }
+        let distance = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        out.push(Scored {
+            index,
+            distance,
+            same: pair.same,
+        });
+    }
+    if warned > MAX_WARNINGS {
+        eprintln!(
+            "warning: … and {} more pairs skipped",
+            warned - MAX_WARNINGS
+        );
+    }
+    if warned > 0 {
+        eprintln!("warning: {warned} of {} pairs skipped", list.len());
+    }
+    Ok(out)
+}
+
+/// Embeds every image the pairs name (the first, most confident face of each); unreadable
+/// images and images without a face are left out, with a warning.
+fn embed_images(list: &[Pair], root: &Path) -> anyhow::Result<EmbeddingMap> {
+    let cache = likeness_models::Cache::from_env()?;
+    let faces = likeness_face::faces::Faces::load(&cache)
+        .context("loading the faces pipeline (run `likeness models fetch` first)")?;
+    let mut names: Vec<&str> = list
+        .iter()
+        .flat_map(|p| [p.a.as_str(), p.b.as_str()])
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut map = BTreeMap::new();
+    let (mut unreadable, mut faceless) = (0usize, 0usize);
+    for (i, name) in names.iter().enumerate() {
+        let path = root.join(name);
+        let image = match likeness_nn::image::Image::open(&path) {
+            Ok(image) => image,
+            Err(e) => {
+                unreadable += 1;
+                if unreadable <= MAX_WARNINGS {
+                    eprintln!("warning: {}: {e}; skipped", path.display());
+                }
+                continue;
+            }
+        };
+        let found = faces
+            .encode(&image)
+            .with_context(|| format!("embedding {}", path.display()))?;
+        match found.into_iter().next() {
+            Some(face) => {
+                map.insert(name.to_string(), face.embedding.0);
+            }
+            None => {
+                faceless += 1;
+                if faceless <= MAX_WARNINGS {
+                    eprintln!("warning: {}: no face found; skipped", path.display());
+                }
+            }
+        }
+        if (i + 1) % 50 == 0 {
+            eprintln!("embedded {}/{} images", i + 1, names.len());
+        }
+    }
+    if unreadable + faceless > 0 {
+        eprintln!(
+            "warning: {unreadable} unreadable image(s), {faceless} without a face, of {}",
+            names.len()
+        );
+    }
+    Ok(map)
+}
+
+fn print_human(e: &Evaluation, skipped: usize, k: usize) {
+    println!(
+        "pairs: {} ({} same, {} different), {skipped} skipped",
+        e.pairs, e.positives, e.negatives
+    );
+    println!(
+        "{k}-fold accuracy: {:.4} ± {:.4}   (fold thresholds {:.4} … {:.4})",
+        e.accuracy,
+        e.accuracy_std,
+        e.fold_thresholds
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min),
+        e.fold_thresholds
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max),
+    );
+    println!("ROC AUC: {:.4}", e.auc);
+    println!("EER: {:.4} (threshold {:.4})", e.eer, e.eer_threshold);
+    for t in &e.tar_at_far {
+        println!(
+            "TAR @ FAR {:.0e}: {:.4} (threshold {:.4})",
+            t.far, t.tar, t.threshold
+        );
+    }
+    println!(
+        "best threshold: {:.4} (accuracy {:.4} on all pairs)",
+        e.best_threshold, e.best_accuracy
+    );
+}
