@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod head;
 pub mod pairs;
 pub mod rng;
 pub mod triplet;

@@ -32,6 +32,9 @@ enum Command {
     Probe(Box<cmd::probe::ProbeArgs>),
     /// Evaluate verification on labelled pairs (LFW protocol, ROC, EER, best threshold).
     Eval(cmd::eval::EvalArgs),
+    /// Learn the similarity function: a verification head on labelled pairs.
+    #[command(subcommand)]
+    Train(cmd::train::TrainCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Probe(args) => cmd::probe::run(*args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Train(command) => cmd::train::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

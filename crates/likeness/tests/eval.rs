@@ -63,6 +63,24 @@ fn eval_on_embeddings_separable_pairs_and_bad_input() {
     assert!(stderr.contains("nobody.jpg"), "{stderr}");
     assert!(std::fs::metadata(roc).unwrap().len() > 0);
 
+    // The verification head on the same pairs: it separates them too.
+    let head = dir.join("head.json");
+    let (ok, stdout, stderr) = likeness(&[
+        "train",
+        "verifier",
+        "--pairs",
+        &pairs,
+        "--embeddings",
+        &emb,
+        "--out",
+        head.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("training accuracy 1.0000"), "{stdout}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    assert_eq!(saved["weights"].as_array().unwrap().len(), 2);
+
     let bad = write(&dir, "bad.csv", "a,b,same\nx,y,1\nx,y,perhaps\n");
     let (ok, _, stderr) = likeness(&["eval", "--pairs", &bad, "--embeddings", &emb]);
     assert!(!ok && stderr.contains("line 3"), "{stderr}");

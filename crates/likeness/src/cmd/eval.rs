@@ -147,7 +147,7 @@ fn score(list: &[Pair], embeddings: &EmbeddingMap) -> anyhow::Result<Vec<Scored>
 
 /// Embeds every image the pairs name (the first, most confident face of each); unreadable
 /// images and images without a face are left out, with a warning.
-fn embed_images(list: &[Pair], root: &Path) -> anyhow::Result<EmbeddingMap> {
+pub(crate) fn embed_images(list: &[Pair], root: &Path) -> anyhow::Result<EmbeddingMap> {
     let cache = likeness_models::Cache::from_env()?;
     let faces = likeness_face::faces::Faces::load(&cache)
         .context("loading the faces pipeline (run `likeness models fetch` first)")?;

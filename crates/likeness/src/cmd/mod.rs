@@ -5,3 +5,4 @@ pub mod eval;
 pub mod models;
 pub mod probe;
 pub mod style;
+pub mod train;
