@@ -214,3 +214,24 @@ pub fn fit_longer_side(image: &Image, side: u32) -> Image {
     let h = ((image.height as f64 * scale).round() as u32).max(1);
     image.resize(w, h)
 }
+
+/// The PNG and JPEG files directly in `dir`, sorted by name.
+pub fn list_images(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ProbeError::io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| ProbeError::io(dir, e))?.path();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if path.is_file() && matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
+            out.push(path);
+        }
+    }
+    if out.is_empty() {
+        return Err(ProbeError::NoImages(dir.to_path_buf()));
+    }
+    out.sort();
+    Ok(out)
+}

@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::imageops::{FilterType, resize};
+use image::{ExtendedColorType, ImageEncoder, RgbImage};
 use likeness_nn::image::Image;
 
 use crate::error::{ProbeError, Result};
@@ -50,6 +51,29 @@ pub fn render_sheet(layer: &LayerResult, top: usize, cell: u32) -> Image {
     }
 }
 
+/// Writes `image` as a PNG at the strongest compression: sheets are meant for documentation,
+/// where a few hundred kilobytes matter more than a few milliseconds.
+pub fn save_png_small(image: &Image, path: &Path) -> Result<()> {
+    let encode_error = |e: image::ImageError| ProbeError::Encode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(|e| ProbeError::io(path, e))?;
+    let encoder = PngEncoder::new_with_quality(
+        std::io::BufWriter::new(file),
+        CompressionType::Best,
+        PngFilter::Adaptive,
+    );
+    encoder
+        .write_image(
+            &image.pixels,
+            image.width,
+            image.height,
+            ExtendedColorType::Rgb8,
+        )
+        .map_err(encode_error)
+}
+
 /// File name of a layer's sheet.
 pub fn sheet_file_name(layer: &str) -> String {
     format!("{layer}.png")
@@ -69,7 +93,7 @@ pub fn write_sheets(
     let mut paths = Vec::new();
     for layer in layers {
         let path = dir.join(sheet_file_name(&layer.layer));
-        render_sheet(layer, top, cell).save_png(&path)?;
+        save_png_small(&render_sheet(layer, top, cell), &path)?;
         paths.push(path);
     }
     let html = index_html(network, layers, image_names, cell);

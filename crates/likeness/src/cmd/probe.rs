@@ -1,0 +1,177 @@
+//! `likeness probe`: the input patches that excite chosen units of a network most.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use likeness_models::Cache;
+use likeness_nn::device::cpu;
+use likeness_nn::image::Image;
+use likeness_nn::nets::vgg::{Vgg, VggVariant};
+use likeness_probe::sheet::write_sheets;
+use likeness_probe::{
+    ProbeConfig, ProbeNet, Prober, UnitSelection, VggProbeNet, fit_longer_side, list_images,
+};
+use likeness_style::load_weights;
+
+/// The networks `probe` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeModel {
+    Vgg16,
+    Vgg19,
+    /// dlib's face ResNet (not probeable yet: the network does not expose its inner layers).
+    Dlib,
+}
+
+/// Show, for each chosen unit of some layers, the image patches that excite it most.
+///
+/// Streams the images through the network, keeps each unit's top activations (at most one per
+/// half receptive field of an image, unless --all-positions), maps each back to the input patch
+/// the unit sees, and writes per layer a contact sheet (a row per unit, its patches strongest
+/// first) and an index.html to browse them.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The network.
+    #[arg(long, value_enum, default_value = "vgg16")]
+    pub model: ProbeModel,
+    /// Weights file (safetensors or torchvision .pth) instead of the model cache's.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Folder of PNG/JPEG images to probe with.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Layers to probe, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+    )]
+    pub layers: Vec<String>,
+    /// Probe the first N units of each layer.
+    #[arg(long, default_value_t = 8, conflicts_with = "unit_ids")]
+    pub units: usize,
+    /// Probe these units of each layer (comma-separated indices) instead.
+    #[arg(long, value_delimiter = ',')]
+    pub unit_ids: Option<Vec<usize>>,
+    /// Patches kept per unit.
+    #[arg(long, default_value_t = 9)]
+    pub top: usize,
+    /// Longer side, in pixels, the images are scaled to before probing.
+    #[arg(long, default_value_t = 224)]
+    pub size: u32,
+    /// Side of each patch on the sheets, in pixels.
+    #[arg(long, default_value_t = 48)]
+    pub cell: u32,
+    /// Allow several overlapping patches from one image per unit.
+    #[arg(long)]
+    pub all_positions: bool,
+    /// Output folder for the sheets and index.html.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Runs `likeness probe`.
+pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let variant = match args.model {
+        ProbeModel::Vgg16 => VggVariant::Vgg16,
+        ProbeModel::Vgg19 => VggVariant::Vgg19,
+        ProbeModel::Dlib => bail!(
+            "probing dlib's face network is not supported yet: it does not expose its inner \
+             layers (use --model vgg16 or vgg19)"
+        ),
+    };
+    if args.size < 32 || args.cell == 0 {
+        bail!("--size must be at least 32 and --cell at least 1");
+    }
+    let weights_path = match (&args.weights, variant) {
+        (Some(p), _) => p.clone(),
+        (None, VggVariant::Vgg16) => Cache::from_env()?.model_path("vgg16")?,
+        (None, VggVariant::Vgg19) => bail!(
+            "VGG-19 is not in the model cache: pass its weights with --weights FILE \
+             (e.g. torchvision's vgg19-dcbb9e9d.pth)"
+        ),
+    };
+    let weights = load_weights(&weights_path)
+        .with_context(|| format!("loading VGG weights from {}", weights_path.display()))?;
+    let device = cpu();
+    let vgg = Vgg::load(&weights, &device)?;
+    if vgg.config().variant != variant {
+        bail!(
+            "{} holds {:?} weights, not {variant:?}",
+            weights_path.display(),
+            vgg.config().variant
+        );
+    }
+    let net = VggProbeNet::new(vgg, device);
+    let config = ProbeConfig {
+        layers: args.layers.clone(),
+        units: match &args.unit_ids {
+            Some(ids) => UnitSelection::Ids(ids.clone()),
+            None => UnitSelection::First(args.units),
+        },
+        top: args.top,
+        distinct: !args.all_positions,
+    };
+    let mut prober = Prober::new(&net, &config)?;
+    let paths = list_images(&args.images)?;
+
+    let bar = ProgressBar::new(paths.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}")
+            .context("progress bar template")?,
+    );
+    bar.enable_steady_tick(Duration::from_millis(500));
+    let mut skipped = 0;
+    for path in &paths {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        bar.set_message(name.clone());
+        match Image::open(path) {
+            Ok(image) => prober.observe(&name, &fit_longer_side(&image, args.size))?,
+            Err(e) => {
+                bar.println(format!("skipping {}: {e}", path.display()));
+                skipped += 1;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if prober.image_names().is_empty() {
+        bail!(
+            "none of the {} images in {} could be read",
+            paths.len(),
+            args.images.display()
+        );
+    }
+    let (layers, names) = prober.finish();
+    let sheets = write_sheets(
+        &args.output,
+        &net.name(),
+        &layers,
+        &names,
+        args.top,
+        args.cell,
+    )?;
+    for (layer, sheet) in layers.iter().zip(&sheets) {
+        println!(
+            "{:<8} field {:>3} px, stride {:>2}  {}",
+            layer.layer,
+            layer.field.size,
+            layer.field.stride,
+            sheet.display()
+        );
+    }
+    println!(
+        "{} images ({} skipped) probed in {:.1} s; browse {}",
+        names.len(),
+        skipped,
+        started.elapsed().as_secs_f64(),
+        args.output.join("index.html").display()
+    );
+    Ok(())
+}
