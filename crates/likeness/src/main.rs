@@ -28,6 +28,16 @@ enum Command {
     Style(Box<cmd::style::StyleArgs>),
     /// Run Likeness on the sample images and write a report folder (the main job).
     Demo(cmd::demo::DemoArgs),
+    /// Find the faces in a photo (boxes, scores, keypoints).
+    Detect(cmd::detect::DetectArgs),
+    /// Encode every face of photos (box, landmarks, 128-D embedding).
+    Encode(cmd::encode::EncodeArgs),
+    /// Are two photos of the same person? (distance and verdict)
+    Verify(cmd::verify::VerifyArgs),
+    /// The gallery of enrolled people: enrol, list, rename, remove, identify.
+    Gallery(cmd::gallery::GalleryArgs),
+    /// Recognise known people in photos; CSV like face_recognition's command.
+    Recognise(cmd::recognise::RecogniseArgs),
     /// The image patches that excite chosen units of a ConvNet most, as contact sheets.
     Probe(Box<cmd::probe::ProbeArgs>),
     /// Evaluate verification on labelled pairs (LFW protocol, ROC, EER, best threshold).
@@ -43,6 +53,11 @@ fn main() -> ExitCode {
         Command::Models(command) => cmd::models::run(command),
         Command::Style(args) => cmd::style::run(*args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Detect(args) => cmd::detect::run(args),
+        Command::Encode(args) => cmd::encode::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
+        Command::Gallery(args) => cmd::gallery::run(args),
+        Command::Recognise(args) => cmd::recognise::run(args),
         Command::Probe(args) => cmd::probe::run(*args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(command) => cmd::train::run(command),

@@ -1,0 +1,202 @@
+//! `likeness detect IMG [--draw OUT.png]`: where the faces are; and the helpers every face
+//! command shares (loading the networks, reading photos, drawing, JSON of a face).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use likeness_face::{Detection, Face, Faces};
+use likeness_models::Cache;
+use likeness_nn::draw;
+use likeness_nn::image::Image;
+use serde_json::{Value, json};
+
+/// Find the faces in a photo: box, score and BlazeFace's six keypoints (eyes, nose tip,
+/// mouth, ears).
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The photo (PNG or JPEG).
+    image: PathBuf,
+    /// Also write a copy of the photo with the boxes and keypoints drawn (PNG).
+    #[arg(long, value_name = "OUT.png")]
+    draw: Option<PathBuf>,
+    /// Print JSON instead of one line per face.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `likeness detect`.
+pub fn run(args: DetectArgs) -> anyhow::Result<()> {
+    let faces = load_faces()?;
+    let image = open_image(&args.image)?;
+    let found = faces
+        .detect(&image)
+        .with_context(|| format!("{}: detection failed", args.image.display()))?;
+    if let Some(out) = &args.draw {
+        let mut canvas = image.clone();
+        for (i, d) in found.iter().enumerate() {
+            draw_detection(&mut canvas, d, &format!("{i}"), draw::GREEN);
+        }
+        save_png(&canvas, out)?;
+    }
+    if args.json {
+        let list: Vec<Value> = found.iter().map(detection_json).collect();
+        let out = json!({
+            "file": args.image,
+            "width": image.width,
+            "height": image.height,
+            "faces": list,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{}: {}x{}, {} face(s)",
+            args.image.display(),
+            image.width,
+            image.height,
+            found.len()
+        );
+        for (i, d) in found.iter().enumerate() {
+            println!(
+                "  face {i}: box {} score {:.3} keypoints {}",
+                fmt_box(&d.bbox),
+                d.score,
+                d.keypoints
+                    .iter()
+                    .map(|(x, y)| format!("({x:.0},{y:.0})"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The face networks from the model cache (the error says how to fetch them if missing).
+pub fn load_faces() -> anyhow::Result<Faces> {
+    let cache = Cache::from_env()?;
+    Ok(Faces::load(&cache)?)
+}
+
+/// Decodes a photo; every error names the file.
+pub fn open_image(path: &Path) -> anyhow::Result<Image> {
+    if path.is_dir() {
+        bail!("{}: is a folder, not an image", path.display());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if is_truncated_jpeg(&bytes) {
+        bail!(
+            "{}: truncated JPEG (its last scan has no end-of-image marker)",
+            path.display()
+        );
+    }
+    Image::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// A JPEG whose last scan (SOS marker, FF DA) is not followed by an end-of-image marker
+/// (FF D9). The decoder fills a cut-off scan with grey without complaint; a missing EOI is how
+/// a truncated download shows. (Inside a scan an FF byte is always followed by 00 or a restart
+/// marker, so FF D9 there is the real end; a thumbnail's EOI comes before the main scan.)
+fn is_truncated_jpeg(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi < sos,
+        (Some(_), None) => true,
+        // no scan at all: the decoder reports that itself
+        (None, _) => false,
+    }
+}
+
+/// Writes a PNG, naming the file on failure.
+pub fn save_png(image: &Image, path: &Path) -> anyhow::Result<()> {
+    image
+        .save_png(path)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Box, keypoints and a label.
+pub fn draw_detection(canvas: &mut Image, d: &Detection, label: &str, color: draw::Rgb) {
+    let thickness = (d.width() / 60.0).clamp(2.0, 8.0) as u32;
+    let [x0, y0, x1, y1] = d.bbox;
+    draw::rect(canvas, x0, y0, x1, y1, color, thickness);
+    for &(x, y) in &d.keypoints {
+        draw::dot(canvas, x, y, thickness as f32 + 1.0, draw::YELLOW);
+    }
+    if !label.is_empty() {
+        let scale = (d.width() / 80.0).clamp(2.0, 6.0) as u32;
+        let (_, h) = draw::text_size(label, scale);
+        draw::label(
+            canvas,
+            x0 as i64,
+            y0 as i64 - h as i64 - 2 * scale as i64,
+            label,
+            draw::BLACK,
+            color,
+            scale,
+        );
+    }
+}
+
+/// `[x0, y0, x1, y1]` rounded to pixels.
+pub fn fmt_box(b: &[f32; 4]) -> String {
+    format!("[{:.0}, {:.0}, {:.0}, {:.0}]", b[0], b[1], b[2], b[3])
+}
+
+fn round2(v: f32) -> f64 {
+    (v as f64 * 100.0).round() / 100.0
+}
+
+/// A detection as JSON: box, score, keypoints.
+pub fn detection_json(d: &Detection) -> Value {
+    json!({
+        "box": d.bbox.map(round2),
+        "score": d.score,
+        "keypoints": d.keypoints.iter().map(|&(x, y)| [round2(x), round2(y)]).collect::<Vec<_>>(),
+    })
+}
+
+/// A face as JSON: the detection, the five landmarks and the embedding.
+pub fn face_json(face: &Face) -> Value {
+    let mut v = detection_json(&face.detection);
+    v["landmarks"] = json!(face.landmarks.0);
+    v["embedding"] = json!(face.embedding.0);
+    v
+}
+
+/// Index of the largest face (by box area).
+pub fn largest(faces: &[Face]) -> Option<usize> {
+    faces
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            let area = |f: &Face| f.detection.width() * f.detection.height();
+            area(a.1).total_cmp(&area(b.1))
+        })
+        .map(|(i, _)| i)
+}
+
+/// The one face of a photo meant to show one person: an error if there is none; the largest,
+/// with a note on stderr, if there are several.
+pub fn single_face(faces: &Faces, path: &Path) -> anyhow::Result<Face> {
+    let image = open_image(path)?;
+    let mut found = faces
+        .encode(&image)
+        .with_context(|| format!("{}: encoding failed", path.display()))?;
+    match found.len() {
+        0 => bail!("{}: no face found", path.display()),
+        1 => Ok(found.remove(0)),
+        n => {
+            let i = largest(&found).unwrap_or(0);
+            let face = found.swap_remove(i);
+            eprintln!(
+                "note: {}: {n} faces found; using the largest, at {}",
+                path.display(),
+                fmt_box(&face.detection.bbox)
+            );
+            Ok(face)
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! `likeness recognise KNOWN_DIR UNKNOWN_PATH`: face_recognition's command line, CSV and all.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use likeness_face::faces::{DEFAULT_TOLERANCE, Embedding};
+use likeness_face::{Face, Faces};
+use serde_json::json;
+
+use super::detect::{detection_json, largest, load_faces, open_image};
+
+/// What face_recognition prints for a face that matches nobody.
+const UNKNOWN: &str = "unknown_person";
+/// What face_recognition prints for a photo without faces.
+const NO_PERSONS: &str = "no_persons_found";
+/// File name extensions taken from folders (as face_recognition's `image_files_in_folder`).
+const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+
+/// Recognise the people in photos, knowing one photo per person: prints `file,name` for each
+/// face of each unknown photo (every known person within the tolerance, `unknown_person`
+/// when none is, `no_persons_found` for a photo without faces), as face_recognition does.
+///
+/// Known people are named after their files' stems (`obama.jpg` → obama); a known photo with
+/// several faces counts its largest. A photo that cannot be read is reported on stderr, the
+/// rest still processed, and the exit status is non-zero.
+#[derive(Debug, Args)]
+pub struct RecogniseArgs {
+    /// Folder of photos of known people, one person per photo.
+    known_dir: PathBuf,
+    /// A photo, or a folder of photos, to recognise.
+    unknown: PathBuf,
+    /// Largest distance still taken as a match (lower is stricter).
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+    tolerance: f32,
+    /// Photos processed at once (the workers share one copy of the networks).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+    /// Add the distance as a third CSV column.
+    #[arg(long)]
+    show_distance: bool,
+    /// Print JSON instead of CSV.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `likeness recognise`.
+pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
+    if !args.known_dir.is_dir() {
+        bail!("{}: not a folder of known people", args.known_dir.display());
+    }
+    let known_files = images_in(&args.known_dir)?;
+    let unknown_files = if args.unknown.is_dir() {
+        images_in(&args.unknown)?
+    } else if args.unknown.exists() {
+        vec![args.unknown.clone()]
+    } else {
+        bail!("{}: no such file or folder", args.unknown.display());
+    };
+    let faces = load_faces()?;
+    let jobs = args.jobs as usize;
+    let mut failed = 0usize;
+
+    let mut known: Vec<(String, Embedding)> = Vec::new();
+    for_each_encoded(&faces, &known_files, jobs, |path, result| match result {
+        Ok(mut found) => {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match found.len() {
+                0 => eprintln!("warning: {}: no face found; ignoring it", path.display()),
+                n => {
+                    if n > 1 {
+                        eprintln!(
+                            "warning: {}: {n} faces found; only the largest is {name}",
+                            path.display()
+                        );
+                    }
+                    let face = found.swap_remove(largest(&found).unwrap_or(0));
+                    known.push((name, face.embedding));
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            failed += 1;
+        }
+    })?;
+
+    let mut report = Vec::new();
+    for_each_encoded(&faces, &unknown_files, jobs, |path, result| {
+        let found = match result {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed += 1;
+                return;
+            }
+        };
+        let file = path.display().to_string();
+        if found.is_empty() {
+            if args.json {
+                report.push(json!({"file": file, "faces": []}));
+            } else {
+                print_row(&file, NO_PERSONS, None, args.show_distance);
+            }
+            return;
+        }
+        let mut list = Vec::new();
+        for face in &found {
+            let matches: Vec<(&str, f32)> = known
+                .iter()
+                .filter_map(|(name, e)| {
+                    let d = face.embedding.distance(e).ok()?;
+                    (d <= args.tolerance).then_some((name.as_str(), d))
+                })
+                .collect();
+            if args.json {
+                list.push(json!({
+                    "face": detection_json(&face.detection),
+                    "matches": matches.iter().map(|(n, d)| json!({"name": n, "distance": d}))
+                        .collect::<Vec<_>>(),
+                }));
+            } else if matches.is_empty() {
+                print_row(&file, UNKNOWN, None, args.show_distance);
+            } else {
+                for (name, d) in matches {
+                    print_row(&file, name, Some(d), args.show_distance);
+                }
+            }
+        }
+        if args.json {
+            report.push(json!({"file": file, "faces": list}));
+        }
+    })?;
+    if args.json {
+        let out = json!({
+            "known": known.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            "tolerance": args.tolerance,
+            "results": report,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    if failed > 0 {
+        bail!("{failed} file(s) could not be read");
+    }
+    Ok(())
+}
+
+fn print_row(file: &str, name: &str, distance: Option<f32>, show_distance: bool) {
+    if show_distance {
+        let d = distance
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "None".into());
+        println!("{file},{name},{d}");
+    } else {
+        println!("{file},{name}");
+    }
+}
+
+/// The PNG and JPEG files of a folder, sorted by name.
+fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read the folder {}", dir.display()))?
+            .path();
+        let wanted = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
+        if wanted && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+type Encoded = anyhow::Result<Vec<Face>>;
+
+fn encode_file(faces: &Faces, path: &Path) -> Encoded {
+    let image = open_image(path)?;
+    faces
+        .encode(&image)
+        .with_context(|| format!("{}: encoding failed", path.display()))
+}
+
+/// Encodes `files` on `jobs` threads and hands each result to `sink` in the files' order, as
+/// soon as it and all before it are done.
+fn for_each_encoded(
+    faces: &Faces,
+    files: &[PathBuf],
+    jobs: usize,
+    mut sink: impl FnMut(&Path, Encoded),
+) -> anyhow::Result<()> {
+    if jobs <= 1 || files.len() <= 1 {
+        for path in files {
+            sink(path, encode_file(faces, path));
+        }
+        return Ok(());
+    }
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Encoded)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(files.len()) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    if tx.send((i, encode_file(faces, path))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending: std::collections::BTreeMap<usize, Encoded> = Default::default();
+        let mut done = 0usize;
+        for (i, result) in rx {
+            pending.insert(i, result);
+            while let Some(result) = pending.remove(&done) {
+                sink(&files[done], result);
+                done += 1;
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `likeness verify A B`: are these two photos of the same person?
+
+use std::path::PathBuf;
+
+use clap::Args;
+use likeness_face::faces::{DEFAULT_TOLERANCE, verify};
+use serde_json::json;
+
+use super::detect::{detection_json, load_faces, single_face};
+
+/// Verify (1:1): the distance between the faces of two photos, and whether it is within the
+/// tolerance. Each photo should show one face; if one shows several, the largest is used
+/// (and a note says so); a photo without a face is an error.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// First photo.
+    a: PathBuf,
+    /// Second photo.
+    b: PathBuf,
+    /// Largest distance still judged the same person (dlib's convention: 0.6; lower is
+    /// stricter).
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+    tolerance: f32,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `likeness verify`.
+pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    let faces = load_faces()?;
+    let a = single_face(&faces, &args.a)?;
+    let b = single_face(&faces, &args.b)?;
+    let verdict = verify(&a.embedding, &b.embedding, args.tolerance)?;
+    if args.json {
+        let out = json!({
+            "a": {"file": args.a, "face": detection_json(&a.detection)},
+            "b": {"file": args.b, "face": detection_json(&b.detection)},
+            "distance": verdict.distance,
+            "tolerance": verdict.tolerance,
+            "same": verdict.same,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{}: distance {:.4} (tolerance {})",
+            if verdict.same { "same" } else { "different" },
+            verdict.distance,
+            verdict.tolerance
+        );
+    }
+    Ok(())
+}
