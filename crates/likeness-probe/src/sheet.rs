@@ -139,7 +139,8 @@ pub fn index_html(
         let _ = write!(
             h,
             "<h2 id=\"{name}\">{name}</h2>\n<p>Receptive field {size}×{size} px, stride {stride} px; \
-             each patch is scaled to {cell} px.</p>\n<div class=\"sheet\"><div class=\"labs\">",
+             each patch is scaled to {cell} px; hover over a unit for its activations, \
+             images and positions (feature map, and the patch's first input pixel).</p>\n<div class=\"sheet\"><div class=\"labs\">",
             name = escape(&l.layer),
             size = f.size,
             stride = f.stride,
@@ -150,11 +151,13 @@ pub fn index_html(
                 .iter()
                 .map(|hit| {
                     format!(
-                        "{:.3} @ {} ({}, {})",
+                        "{:.3} @ {}, position ({}, {}), pixels from ({}, {})",
                         hit.value,
                         image_names.get(hit.image).map_or("?", |s| s.as_str()),
                         hit.x,
-                        hit.y
+                        hit.y,
+                        f.start(hit.x),
+                        f.start(hit.y)
                     )
                 })
                 .collect();
@@ -180,4 +183,63 @@ pub fn index_html(
     }
     let _ = writeln!(h, "</ol>");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::ReceptiveField;
+    use crate::probe::UnitResult;
+    use crate::topk::Hit;
+
+    fn solid(size: u32, rgb: [u8; 3]) -> Image {
+        Image::from_rgb(size, size, rgb.repeat((size * size) as usize)).unwrap()
+    }
+
+    #[test]
+    fn sheet_has_a_row_per_unit_and_a_cell_per_hit() {
+        let hit = |rgb| Hit {
+            value: 1.0,
+            image: 0,
+            y: 2,
+            x: 3,
+            patch: solid(3, rgb),
+        };
+        let layer = LayerResult {
+            layer: "relu1_1".into(),
+            field: ReceptiveField {
+                size: 3,
+                stride: 1,
+                offset: -1,
+            },
+            units: vec![
+                UnitResult {
+                    unit: 5,
+                    hits: vec![hit([255, 0, 0]), hit([0, 255, 0])],
+                },
+                UnitResult {
+                    unit: 9,
+                    hits: vec![hit([0, 0, 255])],
+                },
+            ],
+        };
+        let cell = 10;
+        let sheet = render_sheet(&layer, 3, cell);
+        assert_eq!((sheet.width, sheet.height), (GAP + 3 * 12, GAP + 2 * 12));
+        let at = |col: u32, row: u32| sheet.pixel(GAP + col * 12 + 5, GAP + row * 12 + 5);
+        assert_eq!(at(0, 0), [255, 0, 0]);
+        assert_eq!(at(1, 0), [0, 255, 0]);
+        assert_eq!(at(2, 0), BACKGROUND);
+        assert_eq!(at(0, 1), [0, 0, 255]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["a<b>.png".to_string()];
+        let paths = write_sheets(dir.path(), "Net", &[layer], &names, 3, cell).unwrap();
+        assert_eq!(paths, [dir.path().join("relu1_1.png")]);
+        let back = Image::open(&paths[0]).unwrap();
+        assert_eq!(back, sheet);
+        let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+        assert!(html.contains("src=\"relu1_1.png\"") && html.contains("unit 9"));
+        assert!(html.contains("a&lt;b&gt;.png, position (3, 2), pixels from (2, 1)"));
+    }
 }
