@@ -18,7 +18,7 @@ pub mod topk;
 
 pub use error::{ProbeError, Result};
 pub use field::{ReceptiveField, SpatialOp, receptive_fields};
-pub use net::{ActivationMap, ProbeNet, VggProbeNet};
+pub use net::{ActivationMap, ProbeNet, VggProbeNet, dlib_receptive_fields};
 pub use probe::{
     LayerResult, ProbeConfig, Prober, UnitResult, UnitSelection, crop_field, fit_longer_side,
     list_images,

@@ -3,6 +3,9 @@
 use burn::tensor::{Device, Tensor};
 use likeness_nn::NnError;
 use likeness_nn::image::Image;
+use likeness_nn::nets::dlib_resnet::{
+    DlibResNetConfig, STEM_KERNEL, STEM_POOL, STEM_POOL_STRIDE, STEM_STRIDE,
+};
 use likeness_nn::nets::vgg::{Vgg, VggLayer, VggVariant, conv_channels};
 
 use crate::error::{ProbeError, Result};
@@ -101,6 +104,29 @@ pub fn vgg_receptive_fields(variant: VggVariant) -> Vec<(VggLayer, ReceptiveFiel
             field = spatial.next().copied().unwrap_or(field);
         }
         out.push((layer, field));
+    }
+    out
+}
+
+/// The receptive fields of dlib's face ResNet: `stem` (its 7×7/2 conv), `pool` (the 3×3/2 max
+/// pool), then `block{i}` (after residual block `i`, from 0), from the network's configuration.
+/// A block's field is its main path's (two 3×3 convs; the first strided by 2 and unpadded where
+/// the block down-samples, padded by 1 otherwise); the shortcut sees less. Ready for probing
+/// dlib once its network exposes per-block outputs.
+pub fn dlib_receptive_fields(config: &DlibResNetConfig) -> Vec<(String, ReceptiveField)> {
+    let mut out = Vec::new();
+    let mut field = ReceptiveField::INPUT.then(SpatialOp::new(STEM_KERNEL, STEM_STRIDE, 0));
+    out.push(("stem".to_string(), field));
+    field = field.then(SpatialOp::new(STEM_POOL, STEM_POOL_STRIDE, 0));
+    out.push(("pool".to_string(), field));
+    for (i, block) in config.blocks().into_iter().enumerate() {
+        let first = if block.downsample {
+            SpatialOp::new(3, 2, 0)
+        } else {
+            SpatialOp::new(3, 1, 1)
+        };
+        field = field.then(first).then(SpatialOp::new(3, 1, 1));
+        out.push((format!("block{i}"), field));
     }
     out
 }
@@ -228,6 +254,59 @@ mod tests {
         // i·16 − 58 … i·16 + 73, centred on i·16 + 7.5, the middle of its 16-pixel cell.
         let f = field(v, "relu5_1");
         assert_eq!(2 * f.start(3) + f.size as i64 - 1, 2 * (3 * 16) + 15);
+    }
+
+    /// By hand: stem 7 (jump 2); pool 7 + 2·2 = 11 (jump 4). Stage 1, three blocks of two padded
+    /// 3×3 convs: +16 each, 59, start −4 per conv = −24. Stage 2's first block: strided unpadded
+    /// conv 59 + 8 = 67 (jump 8, start −24), then 67 + 16 = 83 (start −32); its three others +32
+    /// each: 179, start −80. Stage 3 first block: 179 + 16 = 195 (jump 16), + 32 = 227.
+    #[test]
+    fn dlib_fields_match_the_hand_computed_ones() {
+        let fields = dlib_receptive_fields(&DlibResNetConfig::default());
+        let get = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(
+            get("stem"),
+            ReceptiveField {
+                size: 7,
+                stride: 2,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            get("pool"),
+            ReceptiveField {
+                size: 11,
+                stride: 4,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            get("block2"),
+            ReceptiveField {
+                size: 59,
+                stride: 4,
+                offset: -24
+            }
+        );
+        assert_eq!(
+            get("block3"),
+            ReceptiveField {
+                size: 83,
+                stride: 8,
+                offset: -32
+            }
+        );
+        assert_eq!(
+            get("block6"),
+            ReceptiveField {
+                size: 179,
+                stride: 8,
+                offset: -80
+            }
+        );
+        assert_eq!(get("block7").size, 227);
+        assert_eq!(get("block7").stride, 16);
+        assert_eq!(fields.len(), 2 + 14);
     }
 
     #[test]
