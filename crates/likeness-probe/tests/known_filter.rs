@@ -174,3 +174,65 @@ fn bad_requests_are_errors() {
     assert!(Prober::new(&net, &config("relu1_1", UnitSelection::First(0))).is_err());
     assert_eq!(net.channels("relu4_1").unwrap(), 512);
 }
+
+/// `image` with every pixel outside the square `x0..x0+size`, `y0..y0+size` replaced by another
+/// pattern.
+pub fn scramble_outside(image: &Image, x0: i64, y0: i64, size: usize) -> Image {
+    let mut out = image.clone();
+    for y in 0..image.height as i64 {
+        for x in 0..image.width as i64 {
+            let inside = (x0..x0 + size as i64).contains(&x) && (y0..y0 + size as i64).contains(&y);
+            if !inside {
+                let i = ((y * image.width as i64 + x) * 3) as usize;
+                for (k, v) in out.pixels[i..i + 3].iter_mut().enumerate() {
+                    *v = ((x * 53 + y * 29 + k as i64 * 71) % 256) as u8;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_hit_depends_only_on_its_receptive_field() {
+    // If the field were computed too small, pixels outside it would change the activation.
+    let net = chain_vgg(0.2);
+    let pixels = (0..48 * 48 * 3u32)
+        .map(|i| ((i * 97) % 253) as u8)
+        .collect();
+    let image = Image::from_rgb(48, 48, pixels).unwrap();
+    for layer in ["relu1_2", "relu2_1", "relu3_1"] {
+        let field = net.receptive_field(layer).unwrap();
+        let config = ProbeConfig {
+            layers: vec![layer.into()],
+            units: UnitSelection::Ids(vec![1, 6]),
+            top: 3,
+            distinct: true,
+        };
+        let mut prober = Prober::new(&net, &config).unwrap();
+        prober.observe("noise", &image).unwrap();
+        let (results, _) = prober.finish();
+        for unit in &results[0].units {
+            assert!(
+                unit.hits[0].value > 0.0,
+                "{layer} unit {} is dead",
+                unit.unit
+            );
+            for hit in &unit.hits {
+                let other =
+                    scramble_outside(&image, field.start(hit.x), field.start(hit.y), field.size);
+                assert_ne!(other, image);
+                let map = &net.activations(&other, &[layer.to_string()]).unwrap()[0];
+                let again = map.channel(unit.unit)[hit.y * map.width + hit.x];
+                assert!(
+                    (again - hit.value).abs() <= 1e-4 * hit.value.abs().max(1.0),
+                    "{layer} unit {} at ({}, {}): {} became {again}",
+                    unit.unit,
+                    hit.x,
+                    hit.y,
+                    hit.value
+                );
+            }
+        }
+    }
+}
