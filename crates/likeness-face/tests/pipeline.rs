@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use likeness_face::detect::decode::iou;
-use likeness_face::faces::{Embedding, Faces, StageTimes};
+use likeness_face::faces::{Alignment, Embedding, Faces, StageTimes};
 use likeness_models::Cache;
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
@@ -58,7 +58,7 @@ fn ms(d: Duration) -> f64 {
 #[test]
 fn pipeline_matches_dlib_end_to_end() {
     let cache = cache();
-    let faces = Faces::load(&cache).unwrap();
+    let mut faces = Faces::load(&cache).unwrap();
     let reference = read_npz(&reference_dir().join("dlib_chips.npz")).unwrap();
     let names = std::fs::read_to_string(reference_dir().join("dlib_chips_names.txt")).unwrap();
     let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
@@ -70,12 +70,18 @@ fn pipeline_matches_dlib_end_to_end() {
     let mut files: Vec<&str> = names.iter().map(|l| l.split('#').next().unwrap()).collect();
     files.dedup();
     let mut distances = Vec::new();
+    // the fast path (landmarks from BlazeFace's keypoints), for comparison only
+    let mut keypoint_distances = Vec::new();
     let mut misses = Vec::new();
     let mut total = StageTimes::default();
     for file in files {
         let path = cache.sample_path(file).unwrap_or_else(|e| panic!("{e}"));
         let photo = Image::open(&path).unwrap();
         let (found, times) = faces.encode_timed(&photo).unwrap();
+        faces.alignment = Alignment::Keypoints;
+        let detections = found.iter().map(|f| f.detection.clone()).collect();
+        let (fast, _) = faces.encode_detections(&photo, detections).unwrap();
+        faces.alignment = Alignment::ShapePredictor;
         println!(
             "{file}: {}x{}, {} faces; detect {:.0} ms, landmarks {:.2} ms, align {:.1} ms, \
              encode {:.0} ms",
@@ -103,9 +109,10 @@ fn pipeline_matches_dlib_end_to_end() {
                 b[2] as f32 + 1.0,
                 b[3] as f32 + 1.0,
             ];
-            let Some((face, overlap)) = found
+            let Some((j, overlap)) = found
                 .iter()
-                .map(|f| (f, iou(&f.detection.bbox, &truth)))
+                .enumerate()
+                .map(|(j, f)| (j, iou(&f.detection.bbox, &truth)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .filter(|(_, o)| *o >= MIN_IOU)
             else {
@@ -118,7 +125,9 @@ fn pipeline_matches_dlib_end_to_end() {
                     .map(|&v| v as f32)
                     .collect(),
             );
+            let face = &found[j];
             let distance = face.embedding.distance(&expected).unwrap();
+            keypoint_distances.push(fast[j].embedding.distance(&expected).unwrap());
             let m = &marks[10 * i..10 * i + 10];
             let landmark_error = face
                 .landmarks
@@ -155,6 +164,12 @@ fn pipeline_matches_dlib_end_to_end() {
          {median:.4}, q3 {q3:.4}, max {max:.4} (worst: {})",
         values.len(),
         distances[distances.len() - 1].1
+    );
+    keypoint_distances.sort_by(f32::total_cmp);
+    let [kmin, kq1, kmedian, kq3, kmax] = quartiles(&keypoint_distances);
+    println!(
+        "with landmarks from BlazeFace's keypoints instead (no bar): min {kmin:.4}, q1 \
+         {kq1:.4}, median {kmedian:.4}, q3 {kq3:.4}, max {kmax:.4}"
     );
     assert_eq!(values.len(), 26);
     assert!(median <= MAX_MEDIAN_DISTANCE, "median distance {median}");
