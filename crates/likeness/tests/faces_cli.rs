@@ -344,3 +344,17 @@ fn bad_input_gives_one_line_naming_the_file() {
     assert!(stdout(&out).contains("1 face(s)"), "{}", stdout(&out));
     assert!(stderr(&out).contains(&garbage.display().to_string()));
 }
+
+#[test]
+fn an_empty_model_cache_says_how_to_fill_it() {
+    let home = scratch("empty-home");
+    let out = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["detect", s(&sample("astronaut.png"))])
+        .env("LIKENESS_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("models fetch"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
