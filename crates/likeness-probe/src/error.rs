@@ -31,7 +31,7 @@ pub enum ProbeError {
     #[error("no .png/.jpg/.jpeg images in {0}")]
     NoImages(PathBuf),
     /// Reading or writing a file.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         path: PathBuf,
         #[source]
