@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use likeness_face::faces::Alignment;
 use likeness_face::{Detection, Face, Faces};
 use likeness_models::Cache;
 use likeness_nn::draw;
@@ -27,7 +28,7 @@ pub struct DetectArgs {
 
 /// Runs `likeness detect`.
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    let faces = load_faces()?;
+    let faces = load_faces(AlignWith::Dlib)?;
     let image = open_image(&args.image)?;
     let found = faces
         .detect(&image)
@@ -72,10 +73,25 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the commands that embed faces place the landmarks the chip is cut from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlignWith {
+    /// dlib's shape predictor (the chips dlib's network expects).
+    #[default]
+    Dlib,
+    /// BlazeFace's keypoints: skips the predictor; embeddings further from dlib's.
+    Keypoints,
+}
+
 /// The face networks from the model cache (the error says how to fetch them if missing).
-pub fn load_faces() -> anyhow::Result<Faces> {
+pub fn load_faces(align: AlignWith) -> anyhow::Result<Faces> {
     let cache = Cache::from_env()?;
-    Ok(Faces::load(&cache)?)
+    let mut faces = Faces::load(&cache)?;
+    faces.alignment = match align {
+        AlignWith::Dlib => Alignment::ShapePredictor,
+        AlignWith::Keypoints => Alignment::Keypoints,
+    };
+    Ok(faces)
 }
 
 /// Decodes a photo; every error names the file.

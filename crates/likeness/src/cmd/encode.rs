@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::detect::{face_json, fmt_box, load_faces, open_image};
+use super::detect::{AlignWith, face_json, fmt_box, load_faces, open_image};
 
 /// Encode the faces of photos: for each face its box, dlib's five landmarks and the 128-D
 /// embedding that `verify`, `gallery` and `recognise` compare.
@@ -18,6 +18,10 @@ pub struct EncodeArgs {
     /// The photos (PNG or JPEG).
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
+    /// (faster, less faithful to dlib).
+    #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
+    align: AlignWith,
     /// Print JSON (one object per photo, in a list) instead of text.
     #[arg(long)]
     json: bool,
@@ -25,7 +29,7 @@ pub struct EncodeArgs {
 
 /// Runs `likeness encode`.
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
-    let faces = load_faces()?;
+    let faces = load_faces(args.align)?;
     let mut failed = 0usize;
     let mut out: Vec<Value> = Vec::new();
     for path in &args.images {

@@ -11,7 +11,8 @@ use likeness_nn::draw;
 use serde_json::json;
 
 use super::detect::{
-    detection_json, draw_detection, fmt_box, load_faces, open_image, save_png, single_face,
+    AlignWith, detection_json, draw_detection, fmt_box, load_faces, open_image, save_png,
+    single_face,
 };
 
 /// The gallery of enrolled people: a JSON file, by default `gallery.json` in the model cache's
@@ -21,6 +22,10 @@ pub struct GalleryArgs {
     /// The gallery file to use instead of the default one.
     #[arg(long, global = true, value_name = "FILE")]
     gallery: Option<PathBuf>,
+    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
+    /// (faster, less faithful to dlib).
+    #[arg(long, value_enum, default_value_t = AlignWith::Dlib, global = true)]
+    align: AlignWith,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -63,7 +68,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
     let json = args.json;
     match args.command {
         GalleryCommand::Enrol { name, images } => {
-            let faces = load_faces()?;
+            let faces = load_faces(args.align)?;
             let samples = images
                 .iter()
                 .map(|path| {
@@ -131,7 +136,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             draw: draw_to,
         } => {
             let data = gallery.load()?;
-            let faces = load_faces()?;
+            let faces = load_faces(args.align)?;
             let photo = open_image(&image)?;
             let found = faces
                 .encode(&photo)

@@ -6,7 +6,7 @@ use clap::Args;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify};
 use serde_json::json;
 
-use super::detect::{detection_json, load_faces, single_face};
+use super::detect::{AlignWith, detection_json, load_faces, single_face};
 
 /// Verify (1:1): the distance between the faces of two photos, and whether it is within the
 /// tolerance. Each photo should show one face; if one shows several, the largest is used
@@ -21,6 +21,10 @@ pub struct VerifyArgs {
     /// stricter).
     #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
     tolerance: f32,
+    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
+    /// (faster, less faithful to dlib).
+    #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
+    align: AlignWith,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -28,7 +32,7 @@ pub struct VerifyArgs {
 
 /// Runs `likeness verify`.
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let faces = load_faces()?;
+    let faces = load_faces(args.align)?;
     let a = single_face(&faces, &args.a)?;
     let b = single_face(&faces, &args.b)?;
     let verdict = verify(&a.embedding, &b.embedding, args.tolerance)?;
