@@ -25,11 +25,15 @@ pub struct DemoArgs {
     #[arg(short, long, default_value = "demo-out")]
     output: PathBuf,
     /// Style transfer size (longest side, pixels) and iterations: the demo keeps them small.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 224)]
     style_size: usize,
     /// L-BFGS iterations of the style transfer.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 40)]
     style_iterations: usize,
+    /// β, the style weight of the demo's transfer (α = 1). Lower than `likeness style`'s
+    /// default so that the astronaut stays recognisable after few iterations.
+    #[arg(long, default_value_t = 2e3)]
+    style_weight: f64,
 }
 
 /// A part of the demo.
@@ -163,6 +167,7 @@ fn style(cache: &Cache, report: &mut Report, args: &DemoArgs) -> anyhow::Result<
     let config = StyleConfig {
         size: args.style_size,
         iterations: args.style_iterations,
+        style_weight: args.style_weight,
         ..StyleConfig::default()
     };
     let out = transfer(
@@ -190,7 +195,8 @@ fn style(cache: &Cache, report: &mut Report, args: &DemoArgs) -> anyhow::Result<
     );
     report.para(&format!(
         "VGG-16 (ImageNet weights), content at relu4_2, style at relu1_1…relu5_1 (λ = 0.2 each), \
-         α = 1, β = 10⁴, L-BFGS from the content image, {} iterations at {} px, {:.0} s.",
+         α = 1, β = {:.0e}, L-BFGS from the content image, {} iterations at {} px, {:.0} s.",
+        args.style_weight,
         out.iterations,
         args.style_size,
         out.elapsed.as_secs_f64()
@@ -236,40 +242,116 @@ const FACE_PHOTOS: &[&str] = &[
 ];
 
 fn faces(cache: &Cache, report: &mut Report) -> anyhow::Result<()> {
-    use likeness_face::detect::Detector;
-    report.heading("Faces: detection (BlazeFace front + back)");
-    let device = likeness_nn::device::cpu();
-    let load = |name: &str| -> anyhow::Result<likeness_nn::weights::WeightMap> {
-        Ok(likeness_nn::weights::WeightMap::load(
-            &cache.model_path(name)?,
-        )?)
-    };
-    let detector = Detector::load(&load("blazeface_front")?, &load("blazeface_back")?, &device)?;
+    use likeness_face::faces::Faces;
+    report.heading("Faces: detect → align → encode → compare");
+    let faces = Faces::load(cache)?;
     let mut lines = String::new();
     let mut thumbs = Vec::new();
+    // (label, chip, embedding) of every face found
+    let mut found: Vec<(String, Image, likeness_face::compare::Embedding)> = Vec::new();
     for name in FACE_PHOTOS {
         let mut image = sample(cache, name)?;
-        let t = Instant::now();
-        let found = detector.detect(&image)?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        let _ = writeln!(lines, "{name:<14} {:>3} faces  {ms:>7.0} ms", found.len());
+        let (encoded, times) = faces.encode_timed(&image)?;
+        let _ = writeln!(
+            lines,
+            "{name:<14} {:>3} faces   detect {:>6.0} ms  landmarks {:>4.0} ms  align {:>4.0} ms  encode {:>5.0} ms",
+            encoded.len(),
+            times.detect.as_secs_f64() * 1e3,
+            times.landmarks.as_secs_f64() * 1e3,
+            times.align.as_secs_f64() * 1e3,
+            times.encode.as_secs_f64() * 1e3,
+        );
         let thick = (image.width.max(image.height) / 400).max(2);
-        for d in &found {
-            let [x0, y0, x1, y1] = d.bbox;
+        for (i, face) in encoded.iter().enumerate() {
+            let chip = faces.chip(&image, &face.landmarks)?;
+            let label = format!("{}#{i}", name.split('.').next().unwrap_or(name));
+            found.push((label.clone(), chip.image, face.embedding.clone()));
+            let [x0, y0, x1, y1] = face.detection.bbox;
             draw::rect(&mut image, x0, y0, x1, y1, draw::GREEN, thick);
-            for &(x, y) in &d.keypoints {
-                draw::dot(&mut image, x, y, thick as f32, draw::YELLOW);
+            for &(x, y) in &face.landmarks.0 {
+                draw::dot(&mut image, x as f32, y as f32, thick as f32, draw::YELLOW);
             }
+            draw::label(
+                &mut image,
+                x0 as i64,
+                y1 as i64 + 2,
+                &label,
+                draw::BLACK,
+                draw::GREEN,
+                thick,
+            );
         }
         let h = 360;
         let w = (image.width as f32 * h as f32 / image.height as f32).round() as u32;
         thumbs.push(image.resize(w.max(1), h));
     }
-    report.para("Boxes (green) and BlazeFace's six keypoints (yellow) on the sample photos.");
+    report.para(
+        "Boxes from BlazeFace (front model for close faces, back model on tiles for small ones), \
+         dlib's five landmarks (yellow) from its shape predictor, then dlib's 150×150 chip and \
+         its ResNet's 128-D embedding. Times per photo on this machine:",
+    );
     report.pre(lines.trim_end());
     report.picture(
         "faces.png",
         &draw::grid(&thumbs, 2, 8, draw::WHITE),
         "faces found",
+    )?;
+
+    let chips: Vec<Image> = found
+        .iter()
+        .map(|(label, chip, _)| {
+            let mut c = chip.clone();
+            draw::label(&mut c, 0, 140, label, draw::WHITE, draw::BLACK, 1);
+            c
+        })
+        .collect();
+    report.para("The aligned chips the network sees (dlib's geometry: 150 px, padding 0.25):");
+    report.picture(
+        "chips.png",
+        &draw::grid(&chips, 8, 4, draw::WHITE),
+        "aligned chips",
+    )?;
+
+    // Every pair's distance: the closest pairs show what the verifier would accept at τ = 0.6.
+    let mut pairs = Vec::new();
+    for i in 0..found.len() {
+        for j in i + 1..found.len() {
+            pairs.push((found[i].2.distance(&found[j].2)?, i, j));
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let tau = likeness_face::compare::DEFAULT_TOLERANCE;
+    let same = pairs.iter().filter(|p| p.0 <= tau).count();
+    report.para(&format!(
+        "{} faces, {} pairs; {} pairs at distance ≤ τ = {tau} (dlib's convention: same person). \
+         The five closest pairs and the five farthest:",
+        found.len(),
+        pairs.len(),
+        same
+    ));
+    let mut rows = Vec::new();
+    let shown: Vec<_> = pairs
+        .iter()
+        .take(5)
+        .chain(pairs.iter().rev().take(5).rev())
+        .collect();
+    for &&(d, i, j) in &shown {
+        let verdict = if d <= tau { "SAME" } else { "DIFFERENT" };
+        let mut row = draw::grid(&[found[i].1.clone(), found[j].1.clone()], 2, 4, draw::WHITE);
+        draw::label(
+            &mut row,
+            4,
+            4,
+            &format!("d={d:.3} {verdict}"),
+            draw::WHITE,
+            draw::BLUE,
+            1,
+        );
+        rows.push(row);
+    }
+    report.picture(
+        "pairs.png",
+        &draw::grid(&rows, 5, 6, draw::WHITE),
+        "closest and farthest pairs",
     )
 }
