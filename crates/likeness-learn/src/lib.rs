@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod digits;
 pub mod head;
 pub mod pairs;
 pub mod rng;
