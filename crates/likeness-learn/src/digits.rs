@@ -207,7 +207,7 @@ impl Default for DigitNetConfig {
     }
 }
 
-/// conv 3×3 → ReLU → conv 3×3 → ReLU → max-pool 2 → flatten → [dense → ReLU] → [dense] →
+/// conv 3×3 → ReLU → conv 3×3 → ReLU → max-pool 2 → flatten → (dense → ReLU)? → (dense)? →
 /// L2 normalise: `[batch, 1, 8, 8]` → `[batch, embedding_dim]` on the unit sphere, where the
 /// triplet margin has a fixed meaning (FaceNet).
 #[derive(Module, Debug)]
