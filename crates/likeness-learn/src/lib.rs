@@ -13,6 +13,7 @@
 //!   the six training classes); the report gives the untrained network's score too.
 
 pub mod digits;
+pub mod encoder;
 pub mod error;
 pub mod eval;
 pub mod head;
