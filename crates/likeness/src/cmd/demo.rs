@@ -32,7 +32,7 @@ pub struct DemoArgs {
     style_iterations: usize,
     /// β, the style weight of the demo's transfer (α = 1). Lower than `likeness style`'s
     /// default so that the astronaut stays recognisable after few iterations.
-    #[arg(long, default_value_t = 2e3)]
+    #[arg(long, default_value_t = 1e3)]
     style_weight: f64,
 }
 
@@ -168,6 +168,8 @@ fn style(cache: &Cache, report: &mut Report, args: &DemoArgs) -> anyhow::Result<
         size: args.style_size,
         iterations: args.style_iterations,
         style_weight: args.style_weight,
+        // The style is a grey texture: keep the astronaut's colours, take only its luminance.
+        preserve_colors: true,
         ..StyleConfig::default()
     };
     let out = transfer(
@@ -195,7 +197,7 @@ fn style(cache: &Cache, report: &mut Report, args: &DemoArgs) -> anyhow::Result<
     );
     report.para(&format!(
         "VGG-16 (ImageNet weights), content at relu4_2, style at relu1_1…relu5_1 (λ = 0.2 each), \
-         α = 1, β = {:.0e}, L-BFGS from the content image, {} iterations at {} px, {:.0} s.",
+         α = 1, β = {:.0e}, L-BFGS from the content image, colours kept, {} iterations at {} px, {:.0} s.",
         args.style_weight,
         out.iterations,
         args.style_size,
