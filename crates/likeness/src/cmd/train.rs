@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use likeness_learn::digits::{Digits, OneShotConfig, one_shot};
+use likeness_learn::encoder::{self, Encoder, TrainConfig};
 use likeness_learn::head::{Feature, VerifierHead};
 use likeness_learn::pairs;
+use likeness_nn::image::Image;
+use likeness_nn::weights::WeightMap;
 
 /// Default L2 penalty on the head's weights: enough to keep separable data finite.
 const DEFAULT_L2: f64 = 1e-3;
@@ -22,6 +25,51 @@ pub enum TrainCommand {
     /// each; compared with raw-pixel nearest neighbour and the untrained network on the
     /// same random examples.
     Digits(DigitsArgs),
+    /// Train a small embedding network from scratch with the triplet loss on a folder of
+    /// identities (one sub-folder per identity, several images each), saved as safetensors.
+    Encoder(EncoderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EncoderArgs {
+    /// One sub-folder per identity, with its images (jpg/png).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Where to write the encoder (safetensors; rewritten after every epoch as a checkpoint).
+    #[arg(long, short, value_name = "FILE.safetensors")]
+    pub out: PathBuf,
+    /// Detect and align faces with the faces pipeline (an image without a face is used as
+    /// it is).
+    #[arg(long)]
+    pub faces: bool,
+    /// Continue from an encoder written by this command.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub resume: Option<PathBuf>,
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = TrainConfig::default().steps_per_epoch)]
+    pub steps: usize,
+    /// Identities per batch (P).
+    #[arg(long, default_value_t = TrainConfig::default().identities)]
+    pub identities: usize,
+    /// Images per identity in a batch (K).
+    #[arg(long, default_value_t = TrainConfig::default().per_identity)]
+    pub per_identity: usize,
+    /// Triplet selection: semi-hard, hardest or random.
+    #[arg(long, default_value = "semi-hard")]
+    pub mining: String,
+    #[arg(long, default_value_t = TrainConfig::default().margin)]
+    pub margin: f64,
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    pub lr: f64,
+    /// Share of identities held out and scored after every epoch.
+    #[arg(long, default_value_t = TrainConfig::default().validation)]
+    pub validation: f64,
+    /// Turn off flip/crop/colour augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +125,7 @@ pub fn run(command: TrainCommand) -> anyhow::Result<()> {
     match command {
         TrainCommand::Verifier(args) => verifier(args),
         TrainCommand::Digits(args) => digits(args),
+        TrainCommand::Encoder(args) => encoder(args),
     }
 }
 
@@ -172,6 +221,138 @@ fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
         args.l2,
         usable.len(),
         correct as f64 / usable.len() as f64,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The identity folders' images, as (identity, image), with the identities' names.
+fn read_identities(args: &EncoderArgs) -> anyhow::Result<(Vec<(usize, Image)>, Vec<String>)> {
+    let faces = if args.faces {
+        let cache = likeness_models::Cache::from_env()?;
+        Some(
+            likeness_face::faces::Faces::load(&cache)
+                .context("loading the faces pipeline (run `likeness models fetch` first)")?,
+        )
+    } else {
+        None
+    };
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&args.data)
+        .with_context(|| format!("reading {}", args.data.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    let (mut data, mut names) = (Vec::new(), Vec::new());
+    let (mut unreadable, mut lonely, mut aligned) = (0usize, 0usize, 0usize);
+    for folder in folders {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .with_context(|| format!("reading {}", folder.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let mut images = Vec::new();
+        for file in files {
+            match Image::open(&file) {
+                Ok(image) => {
+                    let chip = match &faces {
+                        Some(f) => first_chip(f, &image)?,
+                        None => None,
+                    };
+                    aligned += usize::from(chip.is_some());
+                    images.push(chip.unwrap_or(image));
+                }
+                Err(e) => {
+                    unreadable += 1;
+                    eprintln!("warning: {}: {e}; skipped", file.display());
+                }
+            }
+        }
+        let name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if images.len() < 2 {
+            lonely += 1;
+            eprintln!(
+                "warning: identity {name:?} has {} image(s): it cannot form positives; left out",
+                images.len()
+            );
+            continue;
+        }
+        let id = names.len();
+        names.push(name);
+        data.extend(images.into_iter().map(|i| (id, i)));
+    }
+    eprintln!(
+        "{} identities, {} images ({unreadable} unreadable skipped, {lonely} identities left \
+         out{})",
+        names.len(),
+        data.len(),
+        if args.faces {
+            format!(", {aligned} aligned faces")
+        } else {
+            String::new()
+        }
+    );
+    Ok((data, names))
+}
+
+/// The aligned chip of the most confident face, if any.
+fn first_chip(faces: &likeness_face::faces::Faces, image: &Image) -> anyhow::Result<Option<Image>> {
+    let Some(detection) = faces.detect(image)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let landmarks = faces.landmarks(image, &detection)?;
+    Ok(Some(faces.chip(image, &landmarks)?.image))
+}
+
+fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
+    let (data, _names) = read_identities(&args)?;
+    let mut config = TrainConfig {
+        epochs: args.epochs,
+        steps_per_epoch: args.steps,
+        identities: args.identities,
+        per_identity: args.per_identity,
+        margin: args.margin,
+        mining: args.mining.parse()?,
+        learning_rate: args.lr,
+        validation: args.validation,
+        augment: !args.no_augment,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let start = match &args.resume {
+        Some(path) => {
+            let weights = WeightMap::load(path)?;
+            let (net, net_config) = Encoder::load(&weights, &likeness_nn::device::cpu())
+                .with_context(|| format!("loading {}", path.display()))?;
+            config.net = net_config;
+            eprintln!("resuming from {}", path.display());
+            Some(net)
+        }
+        None => None,
+    };
+    let net_config = config.net;
+    let out = args.out.clone();
+    let started = std::time::Instant::now();
+    let (_, reports) = encoder::train(&data, &config, start, |r, net| {
+        let validation = match (r.validation_auc, r.validation_accuracy) {
+            (Some(auc), Some(acc)) => format!("validation AUC {auc:.4}, accuracy {acc:.4}"),
+            _ => "no validation identities".to_string(),
+        };
+        eprintln!(
+            "epoch {}/{}: loss {:.4}, {:.1} triplets/step, {:.0} images/s, {validation}",
+            r.epoch, config.epochs, r.loss, r.triplets_per_step, r.images_per_second
+        );
+        // The checkpoint: the latest weights, every epoch.
+        encoder::save(net, &net_config, &out)
+    })?;
+    println!(
+        "trained {} epochs in {:.1} s; encoder written to {}",
+        reports.len(),
+        started.elapsed().as_secs_f64(),
         args.out.display()
     );
     Ok(())
