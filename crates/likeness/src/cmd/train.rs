@@ -226,8 +226,11 @@ fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Images labelled by identity index, and the identities' names.
+type Identities = (Vec<(usize, Image)>, Vec<String>);
+
 /// The identity folders' images, as (identity, image), with the identities' names.
-fn read_identities(args: &EncoderArgs) -> anyhow::Result<(Vec<(usize, Image)>, Vec<String>)> {
+fn read_identities(args: &EncoderArgs) -> anyhow::Result<Identities> {
     let faces = if args.faces {
         let cache = likeness_models::Cache::from_env()?;
         Some(
