@@ -56,6 +56,29 @@ fn train_encoder_on_identity_folders() {
     assert!(stderr.contains("1 unreadable"), "{stderr}");
     assert!(stderr.contains("epoch 2/2"), "{stderr}");
     assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    // The trained encoder embeds images for `eval` (and `train verifier`).
+    let pairs = dir.join("pairs.csv");
+    std::fs::write(
+        &pairs,
+        "person0/0.png,person0/1.png,1\nperson0/0.png,person1/0.png,0\n\
+         person2/1.png,person2/2.png,1\nperson2/1.png,person3/2.png,0\n",
+    )
+    .unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["eval", "--pairs", pairs.to_str().unwrap(), "--images"])
+        .arg(&data)
+        .arg("--encoder")
+        .arg(&out)
+        .args(["--folds", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(v["pairs"], 4);
     // Resuming reads the checkpoint back.
     let again = Command::new(env!("CARGO_BIN_EXE_likeness"))
         .args([

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use likeness_learn::encoder::{Encoder, EncoderConfig};
 use likeness_learn::eval::{self, Evaluation, LFW_FOLDS};
 use likeness_learn::pairs::{self, EmbeddingMap, Pair};
+use likeness_nn::image::Image;
+use likeness_nn::weights::WeightMap;
 
 /// Warnings printed one by one before they are only counted.
 const MAX_WARNINGS: usize = 10;
@@ -29,6 +32,10 @@ pub struct EvalArgs {
     /// keyed by the pairs' paths.
     #[arg(long, value_name = "FILE.json", conflicts_with = "images")]
     pub embeddings: Option<PathBuf>,
+    /// Embed the images with an encoder trained by `likeness train encoder` (images used as
+    /// they are) instead of the faces pipeline.
+    #[arg(long, value_name = "FILE.safetensors", requires = "images")]
+    pub encoder: Option<PathBuf>,
     /// Folds for the cross-validated accuracy (LFW's header sets it for pairs.txt).
     #[arg(long, default_value_t = LFW_FOLDS)]
     pub folds: usize,
@@ -45,7 +52,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let list = pairs::read_pairs(&args.pairs)?;
     let embeddings = match (&args.embeddings, &args.images) {
         (Some(path), _) => pairs::read_embeddings(path)?,
-        (None, Some(root)) => embed_images(&list.pairs, root)?,
+        (None, Some(root)) => embed_images(&list.pairs, root, args.encoder.as_deref())?,
         (None, None) => bail!("give --images ROOT or --embeddings FILE.json"),
     };
     let scored = score(&list.pairs, &embeddings)?;
@@ -145,12 +152,56 @@ fn score(list: &[Pair], embeddings: &EmbeddingMap) -> anyhow::Result<Vec<Scored>
     Ok(out)
 }
 
-/// Embeds every image the pairs name (the first, most confident face of each); unreadable
-/// images and images without a face are left out, with a warning.
-pub(crate) fn embed_images(list: &[Pair], root: &Path) -> anyhow::Result<EmbeddingMap> {
-    let cache = likeness_models::Cache::from_env()?;
-    let faces = likeness_face::faces::Faces::load(&cache)
-        .context("loading the faces pipeline (run `likeness models fetch` first)")?;
+/// The network that turns an image into embeddings.
+enum Embedder {
+    /// Faces pipeline: the most confident face's dlib embedding.
+    Faces(Box<likeness_face::faces::Faces>),
+    /// A trained small encoder on the whole image.
+    Encoder(Encoder, EncoderConfig),
+}
+
+impl Embedder {
+    fn load(encoder: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(match encoder {
+            Some(path) => {
+                let weights = WeightMap::load(path)?;
+                let (net, config) = Encoder::load(&weights, &likeness_nn::device::cpu())
+                    .with_context(|| format!("loading the encoder {}", path.display()))?;
+                Embedder::Encoder(net, config)
+            }
+            None => {
+                let cache = likeness_models::Cache::from_env()?;
+                let faces = likeness_face::faces::Faces::load(&cache)
+                    .context("loading the faces pipeline (run `likeness models fetch` first)")?;
+                Embedder::Faces(Box::new(faces))
+            }
+        })
+    }
+
+    fn embed(&self, image: &Image) -> anyhow::Result<Option<Vec<f32>>> {
+        Ok(match self {
+            Embedder::Faces(faces) => faces
+                .encode(image)?
+                .into_iter()
+                .next()
+                .map(|f| f.embedding.0),
+            Embedder::Encoder(net, config) => net
+                .embed(config, std::slice::from_ref(image))?
+                .into_iter()
+                .next(),
+        })
+    }
+}
+
+/// Embeds every image the pairs name (with the faces pipeline, the first, most confident
+/// face of each; or with `encoder`); unreadable images and images without a face are left
+/// out, with a warning.
+pub(crate) fn embed_images(
+    list: &[Pair],
+    root: &Path,
+    encoder: Option<&Path>,
+) -> anyhow::Result<EmbeddingMap> {
+    let embedder = Embedder::load(encoder)?;
     let mut names: Vec<&str> = list
         .iter()
         .flat_map(|p| [p.a.as_str(), p.b.as_str()])
@@ -161,7 +212,7 @@ pub(crate) fn embed_images(list: &[Pair], root: &Path) -> anyhow::Result<Embeddi
     let (mut unreadable, mut faceless) = (0usize, 0usize);
     for (i, name) in names.iter().enumerate() {
         let path = root.join(name);
-        let image = match likeness_nn::image::Image::open(&path) {
+        let image = match Image::open(&path) {
             Ok(image) => image,
             Err(e) => {
                 unreadable += 1;
@@ -171,12 +222,12 @@ pub(crate) fn embed_images(list: &[Pair], root: &Path) -> anyhow::Result<Embeddi
                 continue;
             }
         };
-        let found = faces
-            .encode(&image)
+        let found = embedder
+            .embed(&image)
             .with_context(|| format!("embedding {}", path.display()))?;
-        match found.into_iter().next() {
-            Some(face) => {
-                map.insert(name.to_string(), face.embedding.0);
+        match found {
+            Some(embedding) => {
+                map.insert(name.to_string(), embedding);
             }
             None => {
                 faceless += 1;

@@ -109,6 +109,10 @@ pub struct VerifierArgs {
     /// Precomputed embeddings: a JSON object {"path": [v0, v1, ...]}.
     #[arg(long, value_name = "FILE.json", conflicts_with = "images")]
     pub embeddings: Option<PathBuf>,
+    /// Embed the images with an encoder trained by `likeness train encoder` instead of the
+    /// faces pipeline.
+    #[arg(long, value_name = "FILE.safetensors", requires = "images")]
+    pub encoder: Option<PathBuf>,
     /// The pair feature: abs (|a − b|) or chi2 ((a − b)² / (|a| + |b|)).
     #[arg(long, default_value = "abs")]
     pub feature: String,
@@ -185,7 +189,9 @@ fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
     let list = pairs::read_pairs(&args.pairs)?;
     let embeddings = match (&args.embeddings, &args.images) {
         (Some(path), _) => pairs::read_embeddings(path)?,
-        (None, Some(root)) => super::eval::embed_images(&list.pairs, root)?,
+        (None, Some(root)) => {
+            super::eval::embed_images(&list.pairs, root, args.encoder.as_deref())?
+        }
         (None, None) => bail!("give --images ROOT or --embeddings FILE.json"),
     };
     let mut usable = Vec::new();
