@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use likeness_learn::digits::{Digits, OneShotConfig, one_shot};
 use likeness_learn::encoder::{self, Encoder, TrainConfig};
+use likeness_learn::eval::LFW_FOLDS;
 use likeness_learn::head::{Feature, VerifierHead};
 use likeness_learn::pairs;
 use likeness_nn::image::Image;
@@ -196,11 +197,13 @@ fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
     };
     let mut usable = Vec::new();
     let mut same = Vec::new();
+    let mut kept = Vec::new();
     for (i, p) in list.pairs.iter().enumerate() {
         match (embeddings.get(&p.a), embeddings.get(&p.b)) {
             (Some(a), Some(b)) => {
                 usable.push((a.as_slice(), b.as_slice()));
                 same.push(p.same);
+                kept.push(i);
             }
             _ => eprintln!("warning: pair {}: missing embedding; skipped", i + 1),
         }
@@ -219,6 +222,19 @@ fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
         .filter(|&c| c)
         .count();
     head.save(&args.out)?;
+    // Training accuracy flatters: also the accuracy on held-out folds (LFW's folds for its
+    // pairs.txt, else pairs dealt round-robin into ten).
+    let folds = match list.folds {
+        Some(k) if k >= 2 => kept.iter().map(|&i| i * k / list.pairs.len()).collect(),
+        _ => likeness_learn::eval::interleaved_folds(usable.len(), LFW_FOLDS),
+    };
+    match likeness_learn::head::cross_validate(feature, &usable, &same, args.l2, &folds) {
+        Ok(acc) => {
+            let (mean, std) = likeness_learn::eval::mean_std(&acc);
+            println!("{}-fold held-out accuracy: {mean:.4} ± {std:.4}", acc.len());
+        }
+        Err(e) => eprintln!("warning: no cross-validation: {e}"),
+    }
     println!(
         "verifier head ({:?}, {} weights, L2 {}) fitted on {} pairs ({skipped} skipped): \
          training accuracy {:.4}; written to {}",
