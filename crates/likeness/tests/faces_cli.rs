@@ -152,6 +152,52 @@ fn verify_says_same_for_the_astronaut_and_different_for_another_person() {
 }
 
 #[test]
+fn verify_with_a_head_prints_its_probability() {
+    // A hand-made head: φ = |a − b|, every weight −10, bias 3. Identical faces give φ = 0, so
+    // p = σ(3); two different people (distance ~1 spread over 128 dimensions) give p ≈ 0.
+    let dir = scratch("verify-head");
+    let head = dir.join("head.json");
+    let weights = vec![-10.0; 128];
+    let json = serde_json::json!({"feature": "abs", "weights": weights, "bias": 3.0, "l2": 0.0});
+    std::fs::write(&head, json.to_string()).unwrap();
+    let astronaut = sample("astronaut.png");
+    let same: Value = serde_json::from_str(&ok(&[
+        "verify",
+        s(&astronaut),
+        s(&astronaut),
+        "--head",
+        s(&head),
+        "--json",
+    ]))
+    .unwrap();
+    let sigma3 = 1.0 / (1.0 + (-3.0f64).exp());
+    assert!(
+        (same["probability_same"].as_f64().unwrap() - sigma3).abs() < 1e-6,
+        "{same}"
+    );
+    let other: Value = serde_json::from_str(&ok(&[
+        "verify",
+        s(&astronaut),
+        s(&sample("t1.jpg")),
+        "--head",
+        s(&head),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        other["probability_same"].as_f64().unwrap() < 0.01,
+        "{other}"
+    );
+    // a head file that is not JSON is an error naming it
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    fails_naming(
+        &["verify", s(&astronaut), s(&astronaut), "--head", s(&bad)],
+        &bad,
+    );
+}
+
+#[test]
 fn gallery_enrol_identify_rename_remove_round_trip() {
     let dir = scratch("gallery");
     let gallery = dir.join("people.json");

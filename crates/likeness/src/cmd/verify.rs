@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify};
+use likeness_learn::head::VerifierHead;
 use serde_json::json;
 
 use super::detect::{AlignWith, detection_json, load_faces, single_face};
@@ -25,6 +27,10 @@ pub struct VerifyArgs {
     /// (faster, less faithful to dlib).
     #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
     align: AlignWith,
+    /// A verification head (`likeness train verifier`): also print its probability that the
+    /// two faces are the same person, σ(Σ w_k·φ_k + b).
+    #[arg(long, value_name = "HEAD.json")]
+    head: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -32,10 +38,22 @@ pub struct VerifyArgs {
 
 /// Runs `likeness verify`.
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    // Read the head first: a wrong path should fail before the networks load.
+    let head = match &args.head {
+        Some(path) => Some(
+            VerifierHead::load(path)
+                .with_context(|| format!("reading the verification head {}", path.display()))?,
+        ),
+        None => None,
+    };
     let faces = load_faces(args.align)?;
     let a = single_face(&faces, &args.a)?;
     let b = single_face(&faces, &args.b)?;
     let verdict = verify(&a.embedding, &b.embedding, args.tolerance)?;
+    let probability = match &head {
+        Some(h) => Some(h.probability(&a.embedding.0, &b.embedding.0)?),
+        None => None,
+    };
     if args.json {
         let out = json!({
             "a": {"file": args.a, "face": detection_json(&a.detection)},
@@ -43,6 +61,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
             "distance": verdict.distance,
             "tolerance": verdict.tolerance,
             "same": verdict.same,
+            "probability_same": probability,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -52,6 +71,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
             verdict.distance,
             verdict.tolerance
         );
+        if let Some(p) = probability {
+            println!("verification head: probability of the same person {p:.4}");
+        }
     }
     Ok(())
 }
