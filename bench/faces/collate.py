@@ -65,7 +65,7 @@ def table(lk, fr, label):
         "| ours batch | ratio | photo end-to-end dlib | ours | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    tot = dict(fd=0, fl=0, fe=0, ft=0, ld=0, ll=0, l1=0, lb=0, lt=0, nf=0, nl=0)
+    tot = dict(fd=0, fl=0, fe=0, ft=0, ld=0, ll=0, l1=0, lb=0, lt=0, nf=0, nl=0, nb=0)
     for l, d in zip(lk["photos"], fr["photos"]):
         assert l["photo"] == d["photo"], (l["photo"], d["photo"])
         nd, nl = d["faces"], l["faces"]
@@ -91,12 +91,13 @@ def table(lk, fr, label):
         tot["lt"] += l["total_s"]
         tot["nf"] += nd
         tot["nl"] += nl
+        tot["nb"] += both
     t = tot
     n = len(lk["photos"])
     d_lm, d_enc = t["fl"] / t["nf"], t["fe"] / t["nf"]
     l_lm, l_1, l_b = t["ll"] / t["nl"], t["l1"] / t["nl"], t["lb"] / t["nl"]
     rows.append(
-        f"| **all {n} photos** (detect, end-to-end: mean per photo) | {t['nf']} / {t['nl']} / – "
+        f"| **all {n} photos** (detect, end-to-end: mean per photo) | {t['nf']} / {t['nl']} / {t['nb']} "
         f"| {ms(t['fd'] / n)} | {ms(t['ld'] / n)} | {ratio(t['ld'], t['fd'])} "
         f"| {ms(d_lm)} | {ms(l_lm)} | {ratio(l_lm, d_lm)} "
         f"| {ms(d_enc)} | {ms(l_1)} | {ratio(l_1, d_enc)} | {ms(l_b)} | {ratio(l_b, d_enc)} "
@@ -123,6 +124,7 @@ def table(lk, fr, label):
         "likeness_detect_share": share,
         "faces_dlib": t["nf"],
         "faces_likeness": t["nl"],
+        "faces_both": t["nb"],
     }
     return "\n".join(rows), summary
 
