@@ -4,7 +4,8 @@ use burn::tensor::{Device, Tensor};
 use likeness_nn::NnError;
 use likeness_nn::image::Image;
 use likeness_nn::nets::dlib_resnet::{
-    DlibResNetConfig, STEM_KERNEL, STEM_POOL, STEM_POOL_STRIDE, STEM_STRIDE,
+    CHIP_SIZE, DlibLayer, DlibResNet, DlibResNetConfig, STEM_KERNEL, STEM_POOL, STEM_POOL_STRIDE,
+    STEM_STRIDE, chip_to_tensor,
 };
 use likeness_nn::nets::vgg::{Vgg, VggLayer, VggVariant, conv_channels};
 
@@ -112,7 +113,7 @@ pub fn vgg_receptive_fields(variant: VggVariant) -> Vec<(VggLayer, ReceptiveFiel
 /// pool), then `block{i}` (after residual block `i`, from 0), from the network's configuration.
 /// A block's field is its main path's (two 3×3 convs; the first strided by 2 and unpadded where
 /// the block down-samples, padded by 1 otherwise); the shortcut sees less. Ready for probing
-/// dlib once its network exposes per-block outputs.
+/// dlib ([`DlibProbeNet`]).
 pub fn dlib_receptive_fields(config: &DlibResNetConfig) -> Vec<(String, ReceptiveField)> {
     let mut out = Vec::new();
     let mut field = ReceptiveField::INPUT.then(SpatialOp::new(STEM_KERNEL, STEM_STRIDE, 0));
@@ -199,6 +200,94 @@ impl ProbeNet for VggProbeNet {
             .collect::<Result<Vec<_>>>()?;
         let x = self.vgg.image_to_tensor(image, &self.device);
         self.vgg
+            .forward_layers(x, &wanted)?
+            .into_iter()
+            .map(ActivationMap::from_tensor)
+            .collect()
+    }
+}
+
+/// dlib's face ResNet, probed at `stem`, `pool` and `block0` … `block13`
+/// ([`dlib_receptive_fields`]). It takes 150×150 images only: the network was trained on
+/// aligned face chips of that size, so such chips give the most meaningful patches; other
+/// photos work once resized to 150×150 (the `probe` command does so), but faces in them then
+/// sit wherever they happen to be.
+#[derive(Debug)]
+pub struct DlibProbeNet {
+    net: DlibResNet,
+    config: DlibResNetConfig,
+    device: Device,
+}
+
+impl DlibProbeNet {
+    /// Wraps dlib's released network (the default configuration) loaded on `device`.
+    pub fn new(net: DlibResNet, device: Device) -> Self {
+        DlibProbeNet {
+            net,
+            config: DlibResNetConfig::default(),
+            device,
+        }
+    }
+
+    fn find(&self, layer: &str) -> Result<(DlibLayer, ReceptiveField, usize)> {
+        let unknown = || ProbeError::UnknownLayer {
+            name: layer.to_string(),
+            network: self.name(),
+            known: format!("stem, pool, block0 … block{}", self.net.num_blocks() - 1),
+        };
+        let wanted: DlibLayer = layer.parse().map_err(|_| unknown())?;
+        let field = dlib_receptive_fields(&self.config)
+            .into_iter()
+            .find(|(n, _)| *n == wanted.to_string())
+            .map(|(_, f)| f)
+            .ok_or_else(unknown)?;
+        let channels = match wanted {
+            DlibLayer::Stem | DlibLayer::Pool => self.config.stem_filters,
+            DlibLayer::Block(i) => self
+                .config
+                .blocks()
+                .get(i)
+                .map(|b| b.filters)
+                .ok_or_else(unknown)?,
+        };
+        Ok((wanted, field, channels))
+    }
+}
+
+impl ProbeNet for DlibProbeNet {
+    fn name(&self) -> String {
+        "dlib ResNet".into()
+    }
+
+    fn layers(&self) -> Vec<String> {
+        dlib_receptive_fields(&self.config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    fn channels(&self, layer: &str) -> Result<usize> {
+        Ok(self.find(layer)?.2)
+    }
+
+    fn receptive_field(&self, layer: &str) -> Result<ReceptiveField> {
+        Ok(self.find(layer)?.1)
+    }
+
+    /// `image` must be [`CHIP_SIZE`] × [`CHIP_SIZE`]; anything else is an error.
+    fn activations(&self, image: &Image, layers: &[String]) -> Result<Vec<ActivationMap>> {
+        let wanted = layers
+            .iter()
+            .map(|l| Ok(self.find(l)?.0))
+            .collect::<Result<Vec<_>>>()?;
+        if image.width as usize != CHIP_SIZE || image.height as usize != CHIP_SIZE {
+            return Err(ProbeError::Invalid(format!(
+                "dlib's network takes {CHIP_SIZE}×{CHIP_SIZE} images, got {}×{} (resize first)",
+                image.width, image.height
+            )));
+        }
+        let x = chip_to_tensor(image, &self.device)?;
+        self.net
             .forward_layers(x, &wanted)?
             .into_iter()
             .map(ActivationMap::from_tensor)

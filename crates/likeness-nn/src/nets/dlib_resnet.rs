@@ -334,6 +334,102 @@ impl DlibResNet {
     }
 }
 
+/// A point inside the network whose activations [`DlibResNet::forward_layers`] returns: `stem`
+/// (after the 7×7/2 conv, affine and ReLU), `pool` (after the 3×3/2 max pool) or `block{i}`
+/// (after residual block `i`, from 0, including its final ReLU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DlibLayer {
+    Stem,
+    Pool,
+    Block(usize),
+}
+
+impl std::str::FromStr for DlibLayer {
+    type Err = NnError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "stem" => Ok(DlibLayer::Stem),
+            "pool" => Ok(DlibLayer::Pool),
+            _ => s
+                .strip_prefix("block")
+                .and_then(|i| i.parse().ok())
+                .map(DlibLayer::Block)
+                .ok_or_else(|| {
+                    NnError::Mismatch(format!(
+                        "unknown dlib layer {s:?} (stem, pool or block0 … block13)"
+                    ))
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for DlibLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DlibLayer::Stem => f.write_str("stem"),
+            DlibLayer::Pool => f.write_str("pool"),
+            DlibLayer::Block(i) => write!(f, "block{i}"),
+        }
+    }
+}
+
+impl DlibResNet {
+    /// Number of residual blocks.
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Activations at `layers`, in that order, computed as [`DlibResNet::forward`] computes
+    /// them; the pass stops after the deepest layer asked for. A block index past the last
+    /// block is an error.
+    pub fn forward_layers(&self, x: Tensor<4>, layers: &[DlibLayer]) -> Result<Vec<Tensor<4>>> {
+        // Depth 0 is the stem, 1 the pool, 2 + i block i.
+        let depth = |l: &DlibLayer| match l {
+            DlibLayer::Stem => 0,
+            DlibLayer::Pool => 1,
+            DlibLayer::Block(i) => 2 + i,
+        };
+        if let Some(DlibLayer::Block(i)) = layers
+            .iter()
+            .find(|l| matches!(l, DlibLayer::Block(i) if *i >= self.blocks.len()))
+        {
+            return Err(NnError::Mismatch(format!(
+                "dlib layer block{i} does not exist: the network has {} blocks",
+                self.blocks.len()
+            )));
+        }
+        let deepest = layers.iter().map(depth).max().unwrap_or(0);
+        let mut taken: Vec<Option<Tensor<4>>> = vec![None; layers.len()];
+        let mut keep = |d: usize, x: &Tensor<4>| {
+            for (slot, l) in taken.iter_mut().zip(layers) {
+                if depth(l) == d {
+                    *slot = Some(x.clone());
+                }
+            }
+        };
+        let x = relu(self.affine1.forward(self.conv1.forward(x)));
+        keep(0, &x);
+        if deepest >= 1 {
+            let mut x = max_pool2d(
+                x,
+                MaxPoolOptions::new([STEM_POOL, STEM_POOL])
+                    .with_stride([STEM_POOL_STRIDE, STEM_POOL_STRIDE]),
+            );
+            keep(1, &x);
+            for (i, block) in self.blocks.iter().enumerate().take(deepest - 1) {
+                x = block.forward(x);
+                keep(2 + i, &x);
+            }
+        }
+        taken
+            .into_iter()
+            .zip(layers)
+            .map(|(t, l)| t.ok_or_else(|| NnError::Mismatch(format!("dlib layer {l} not reached"))))
+            .collect()
+    }
+}
+
 /// The network's input for a batch of 150×150 RGB chips: NCHW, (pixel − [`INPUT_MEAN_RGB`]) /
 /// [`INPUT_SCALE`], as dlib's `input_rgb_image_sized<150>` prepares it. An empty batch is an
 /// error.

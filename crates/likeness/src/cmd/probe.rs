@@ -9,10 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use likeness_models::Cache;
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
+use likeness_nn::nets::dlib_resnet::{CHIP_SIZE, DlibResNet};
 use likeness_nn::nets::vgg::{Vgg, VggVariant};
+use likeness_nn::weights::WeightMap;
 use likeness_probe::sheet::write_sheets;
 use likeness_probe::{
-    ProbeConfig, ProbeNet, Prober, UnitSelection, VggProbeNet, fit_longer_side, list_images,
+    DlibProbeNet, ProbeConfig, ProbeNet, Prober, UnitSelection, VggProbeNet, fit_longer_side,
+    list_images,
 };
 use likeness_style::load_weights;
 
@@ -21,7 +24,8 @@ use likeness_style::load_weights;
 pub enum ProbeModel {
     Vgg16,
     Vgg19,
-    /// dlib's face ResNet (not probeable yet: the network does not expose its inner layers).
+    /// dlib's face ResNet; every image is resized to its 150×150 input (aligned face chips,
+    /// e.g. from `likeness align`, work best: that is what it was trained on).
     Dlib,
 }
 
@@ -42,13 +46,10 @@ pub struct ProbeArgs {
     /// Folder of PNG/JPEG images to probe with.
     #[arg(long)]
     pub images: PathBuf,
-    /// Layers to probe, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
-    )]
-    pub layers: Vec<String>,
+    /// Layers to probe, comma-separated [default: VGG relu1_1,relu2_1,relu3_1,relu4_1,relu5_1;
+    /// dlib pool,block2,block6,block9,block12 (also: stem, block0 … block13)].
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<String>>,
     /// Probe the first N units of each layer.
     #[arg(long, default_value_t = 8, conflicts_with = "unit_ids")]
     pub units: usize,
@@ -58,7 +59,8 @@ pub struct ProbeArgs {
     /// Patches kept per unit.
     #[arg(long, default_value_t = 9)]
     pub top: usize,
-    /// Longer side, in pixels, the images are scaled to before probing.
+    /// Longer side, in pixels, the images are scaled to before probing (VGG; dlib always
+    /// takes 150×150).
     #[arg(long, default_value_t = 224)]
     pub size: u32,
     /// Side of each patch on the sheets, in pixels.
@@ -72,16 +74,19 @@ pub struct ProbeArgs {
     pub output: PathBuf,
 }
 
+/// Layers probed by default: VGG's first ReLU of each block.
+const VGG_DEFAULT_LAYERS: &[&str] = &["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"];
+/// Layers probed by default in dlib's ResNet: the pool and the last block of each of the first
+/// four stages (fields 11, 59, 179, 355 and 707 px; the deeper ones see the whole 150-px chip).
+const DLIB_DEFAULT_LAYERS: &[&str] = &["pool", "block2", "block6", "block9", "block12"];
+
 /// Runs `likeness probe`.
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let variant = match args.model {
         ProbeModel::Vgg16 => VggVariant::Vgg16,
         ProbeModel::Vgg19 => VggVariant::Vgg19,
-        ProbeModel::Dlib => bail!(
-            "probing dlib's face network is not supported yet: it does not expose its inner \
-             layers (use --model vgg16 or vgg19)"
-        ),
+        ProbeModel::Dlib => return run_dlib(&args, started),
     };
     if args.size < 32 || args.cell == 0 {
         bail!("--size must be at least 32 and --cell at least 1");
@@ -106,8 +111,45 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         );
     }
     let net = VggProbeNet::new(vgg, device);
+    let size = args.size;
+    probe(&net, &args, VGG_DEFAULT_LAYERS, started, |image| {
+        fit_longer_side(image, size)
+    })
+}
+
+/// `probe --model dlib`: every image resized to the network's 150×150 input.
+fn run_dlib(args: &ProbeArgs, started: Instant) -> anyhow::Result<()> {
+    if args.cell == 0 {
+        bail!("--cell must be at least 1");
+    }
+    let weights_path = match &args.weights {
+        Some(p) => p.clone(),
+        None => Cache::from_env()?.model_path("dlib_resnet")?,
+    };
+    let weights = WeightMap::load(&weights_path)
+        .with_context(|| format!("loading dlib weights from {}", weights_path.display()))?;
+    let device = cpu();
+    let net = DlibProbeNet::new(DlibResNet::load(&weights, &device)?, device);
+    let side = CHIP_SIZE as u32;
+    probe(&net, args, DLIB_DEFAULT_LAYERS, started, |image| {
+        image.resize(side, side)
+    })
+}
+
+/// Streams the images through `net` (each after `prepare`) and writes the sheets.
+fn probe<N: ProbeNet>(
+    net: &N,
+    args: &ProbeArgs,
+    default_layers: &[&str],
+    started: Instant,
+    prepare: impl Fn(&Image) -> Image,
+) -> anyhow::Result<()> {
+    let layers = match &args.layers {
+        Some(l) => l.clone(),
+        None => default_layers.iter().map(|s| s.to_string()).collect(),
+    };
     let config = ProbeConfig {
-        layers: args.layers.clone(),
+        layers,
         units: match &args.unit_ids {
             Some(ids) => UnitSelection::Ids(ids.clone()),
             None => UnitSelection::First(args.units),
@@ -115,7 +157,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         top: args.top,
         distinct: !args.all_positions,
     };
-    let mut prober = Prober::new(&net, &config)?;
+    let mut prober = Prober::new(net, &config)?;
     let paths = list_images(&args.images)?;
 
     let bar = ProgressBar::new(paths.len() as u64);
@@ -132,7 +174,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         );
         bar.set_message(name.clone());
         match Image::open(path) {
-            Ok(image) => prober.observe(&name, &fit_longer_side(&image, args.size))?,
+            Ok(image) => prober.observe(&name, &prepare(&image))?,
             Err(e) => {
                 bar.println(format!("skipping {}: {e}", path.display()));
                 skipped += 1;
