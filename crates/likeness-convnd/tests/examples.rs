@@ -3,23 +3,11 @@
 use std::path::PathBuf;
 
 use likeness_convnd::{ClipOptions, EcgOptions, run_clips, run_ecg};
+use likeness_nn::testdata::cache_file;
 
 /// scipy's `ecg.dat` in the model cache's samples, as `likeness models fetch` puts it.
 fn ecg_path() -> PathBuf {
-    let home = std::env::var_os("LIKENESS_HOME").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME is not set");
-            PathBuf::from(home).join(".cache/likeness")
-        },
-        PathBuf::from,
-    );
-    let path = home.join("samples/ecg.dat");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo run -p likeness -- models fetch` first",
-        path.display()
-    );
-    path
+    cache_file("samples/ecg.dat")
 }
 
 #[test]

@@ -4,39 +4,17 @@
 //! Needs the model cache (`cargo run -p likeness -- models fetch`): the BlazeFace models and
 //! the sample photos.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use likeness_face::detect::{Detector, decode::iou};
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
+use likeness_nn::testdata::{cache_file, reference_dir};
 use likeness_nn::weights::WeightMap;
-
-fn cache_file(relative: &str) -> PathBuf {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/likeness")
-        });
-    let path = home.join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo run -p likeness -- models fetch` first",
-        path.display()
-    );
-    path
-}
 
 #[test]
 fn finds_every_face_dlib_found_in_the_reference_photos() {
-    let reference = std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        });
+    let reference = reference_dir();
     let chips = read_npz(&reference.join("dlib_chips.npz")).unwrap();
     let names = std::fs::read_to_string(reference.join("dlib_chips_names.txt")).unwrap();
     let weights =

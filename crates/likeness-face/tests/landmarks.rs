@@ -6,13 +6,13 @@
 //! sample1..6.jpg).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use likeness_face::align::DRect;
 use likeness_face::landmarks::ShapePredictor;
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
+use likeness_nn::testdata::{cache_file, reference_file};
 use likeness_nn::weights::WeightMap;
 
 /// The bar: dlib returns whole pixels, so anything beyond a rounding step is a real miss.
@@ -23,35 +23,6 @@ const TOLERANCE_PX: f64 = 1.0;
 
 /// Timing repetitions per face.
 const TIMING_RUNS: usize = 20;
-
-fn reference_file(name: &str) -> PathBuf {
-    std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        })
-        .join(name)
-}
-
-fn cache_file(relative: &str) -> PathBuf {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        });
-    let path = home.join(relative);
-    if !path.exists() {
-        panic!(
-            "{} is missing: run: cargo run -p likeness -- models fetch",
-            path.display()
-        );
-    }
-    path
-}
 
 struct Face {
     file: String,

@@ -7,7 +7,6 @@
 //! Needs the model cache (`cargo run -p likeness -- models fetch`): the four face models and
 //! the sample photos.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use likeness_face::detect::decode::iou;
@@ -15,21 +14,11 @@ use likeness_face::faces::{Alignment, Embedding, Faces, StageTimes};
 use likeness_models::Cache;
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
+use likeness_nn::testdata::reference_dir;
 
 const MAX_MEDIAN_DISTANCE: f32 = 0.05;
 const MAX_DISTANCE: f32 = 0.15;
 const MIN_IOU: f32 = 0.5;
-
-fn reference_dir() -> PathBuf {
-    std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        })
-}
 
 fn cache() -> Cache {
     let cache = Cache::from_env().unwrap();

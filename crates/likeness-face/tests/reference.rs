@@ -2,43 +2,20 @@
 //! BlazeFace decoding of onnxruntime's raw outputs, and dlib's own chips.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use likeness_face::align::{self, Landmarks5};
 use likeness_face::detect::decode::{self, Model};
 use likeness_nn::image::Image;
-use likeness_nn::npz::{NpyArray, read_npz};
-
-fn reference_dir() -> PathBuf {
-    std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        })
-}
+use likeness_nn::npz::NpyArray;
+use likeness_nn::testdata::{cache_file, reference_dir, reference_npz};
 
 fn reference(name: &str) -> BTreeMap<String, NpyArray> {
-    let path = reference_dir().join(name);
-    read_npz(&path).unwrap_or_else(|e| panic!("reference {}: {e}", path.display()))
+    reference_npz(name)
 }
 
 /// A sample photo from the model cache; fails, saying how to get it, when absent.
 fn sample(name: &str) -> Image {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/likeness")
-        });
-    let path = home.join("samples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo run -p likeness -- models fetch` first",
-        path.display()
-    );
-    Image::open(&path).unwrap()
+    Image::open(&cache_file(&format!("samples/{name}"))).unwrap()
 }
 
 /// dlib's boxes are inclusive pixel rectangles (left, top, right, bottom).

@@ -5,7 +5,8 @@
 //!   safetensors), each turning a foreign file into a [`weights::WeightMap`].
 //! - [`nets`]: one network per file, each with a config, `load(&WeightMap)` and `forward`.
 //! - [`image`]: decoded RGB images and their conversion to input tensors; [`draw`]: pictures.
-//! - [`npz`]: numpy `.npz` reading, for reference values in tests and benchmarks.
+//! - [`npz`]: numpy `.npz` reading, for reference values in tests and benchmarks; [`testdata`]:
+//!   where those tests find the reference values and the model cache.
 //!
 //! Every network runs on burn's pure-Rust CPU backend; [`device`] picks it in one place.
 
@@ -17,6 +18,7 @@ pub mod import;
 pub mod nets;
 pub mod npz;
 pub mod optim;
+pub mod testdata;
 pub mod weights;
 
 pub use error::{NnError, Result};

@@ -6,7 +6,6 @@
 //! `raw/blazeface/face_detection_{front_128x128,back_256x256}_barracuda.onnx`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Tensor, s};
@@ -18,7 +17,8 @@ use likeness_nn::nets::blazeface::{
     BlazeFace, BlazeFaceConfig, BlazeFaceVariant, FINE_ANCHORS, NUM_ANCHORS, REGRESSION_VALUES,
     image_input, nhwc_input,
 };
-use likeness_nn::npz::{NpyArray, read_npz};
+use likeness_nn::npz::NpyArray;
+use likeness_nn::testdata::{cache_file, reference_npz};
 use likeness_nn::weights::WeightMap;
 
 /// The bar: |ours − onnxruntime| ≤ ABS_TOLERANCE + REL_TOLERANCE·|onnxruntime| on every value.
@@ -33,33 +33,7 @@ const ABS_TOLERANCE: f32 = 1e-4;
 const REL_TOLERANCE: f32 = 1e-5;
 
 fn reference() -> BTreeMap<String, NpyArray> {
-    let dir = std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        });
-    let path = dir.join("blazeface_astronaut.npz");
-    read_npz(&path).unwrap_or_else(|e| panic!("reference values {}: {e}", path.display()))
-}
-
-fn cache_file(relative: &str) -> PathBuf {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        });
-    let path = home.join(relative);
-    if !path.exists() {
-        panic!(
-            "{} is missing: run: cargo run -p likeness -- models fetch",
-            path.display()
-        );
-    }
-    path
+    reference_npz("blazeface_astronaut.npz")
 }
 
 fn weights(variant: BlazeFaceVariant) -> WeightMap {

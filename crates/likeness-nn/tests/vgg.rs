@@ -3,47 +3,22 @@
 //! Needs the model cache's `models/vgg16.safetensors` (`cargo run -p likeness -- models fetch`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::nets::vgg::{InputConvention, Pooling, Vgg, VggLayer, VggVariant};
-use likeness_nn::npz::{NpyArray, read_npz};
+use likeness_nn::npz::NpyArray;
+use likeness_nn::testdata::{cache_file, reference_npz};
 use likeness_nn::weights::WeightMap;
 
-fn reference_dir() -> PathBuf {
-    std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        })
-}
-
 fn reference() -> BTreeMap<String, NpyArray> {
-    let path = reference_dir().join("vgg16_style.npz");
-    read_npz(&path).unwrap_or_else(|e| panic!("reference values {}: {e}", path.display()))
+    reference_npz("vgg16_style.npz")
 }
 
 fn vgg16_weights() -> WeightMap {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        });
-    let path = home.join("models/vgg16.safetensors");
-    if !path.exists() {
-        panic!(
-            "{} is missing: run: cargo run -p likeness -- models fetch",
-            path.display()
-        );
-    }
-    WeightMap::load(&path).unwrap()
+    WeightMap::load(&cache_file("models/vgg16.safetensors")).unwrap()
 }
 
 fn input(r: &BTreeMap<String, NpyArray>, key: &str, device: &Device) -> Tensor<4> {

@@ -5,45 +5,16 @@
 //! Needs the model cache's `models/vgg16.safetensors` (`cargo run -p likeness -- models fetch`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::cpu_autodiff;
 use likeness_nn::nets::vgg::{Vgg, VggLayer};
-use likeness_nn::npz::{NpyArray, read_npz};
+use likeness_nn::npz::NpyArray;
+use likeness_nn::testdata::{cache_file, reference_npz};
 use likeness_nn::weights::WeightMap;
 use likeness_style::loss::CostWeights;
 use likeness_style::objective::{StyleInput, StyleObjective};
-
-fn reference() -> BTreeMap<String, NpyArray> {
-    let dir = std::env::var_os("LIKENESS_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
-            ))
-        });
-    let path = dir.join("vgg16_style.npz");
-    read_npz(&path).unwrap_or_else(|e| panic!("reference values {}: {e}", path.display()))
-}
-
-fn vgg16_weights() -> WeightMap {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        });
-    let path = home.join("models/vgg16.safetensors");
-    assert!(
-        path.exists(),
-        "{} is missing: run: cargo run -p likeness -- models fetch",
-        path.display()
-    );
-    WeightMap::load(&path).unwrap()
-}
 
 fn input(r: &BTreeMap<String, NpyArray>, key: &str, device: &Device) -> Tensor<4> {
     let a = &r[key];
@@ -57,9 +28,13 @@ fn rel(ours: f64, theirs: f64) -> f64 {
 
 #[test]
 fn costs_and_gradient_match_pytorch() {
-    let r = reference();
+    let r = reference_npz("vgg16_style.npz");
     let device = cpu_autodiff();
-    let vgg = Vgg::load(&vgg16_weights(), &device).unwrap();
+    let vgg = Vgg::load(
+        &WeightMap::load(&cache_file("models/vgg16.safetensors")).unwrap(),
+        &device,
+    )
+    .unwrap();
     let lambda = r["lambda"].scalar().unwrap();
     let style_layers: Vec<(VggLayer, f64)> =
         ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]

@@ -4,41 +4,19 @@
 //! Needs the model cache's `models/vgg16.safetensors` and sample images
 //! (`cargo run -p likeness -- models fetch`).
 
-use std::path::PathBuf;
-
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::{Pooling, VggVariant};
+use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_style::optim::{AdamConfig, Stop};
 use likeness_style::{Init, Optimizer, StyleConfig, StyleError, load_weights, transfer};
 
-fn home() -> PathBuf {
-    std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        })
-}
-
 fn weights() -> WeightMap {
-    let path = home().join("models/vgg16.safetensors");
-    assert!(
-        path.exists(),
-        "{} is missing: run: cargo run -p likeness -- models fetch",
-        path.display()
-    );
-    load_weights(&path).unwrap()
+    load_weights(&cache_file("models/vgg16.safetensors")).unwrap()
 }
 
 fn sample(name: &str) -> Image {
-    let path = home().join("samples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run: cargo run -p likeness -- models fetch",
-        path.display()
-    );
-    Image::open(&path).unwrap()
+    Image::open(&cache_file(&format!("samples/{name}"))).unwrap()
 }
 
 #[test]

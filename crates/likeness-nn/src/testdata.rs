@@ -1,0 +1,62 @@
+//! Where tests and benchmarks find reference values and the model cache.
+//!
+//! The reference values live in `$LIKENESS_REFERENCE`, or else in `shared/reference` beside the
+//! workspace root; the model cache in `$LIKENESS_HOME`, or else `~/.cache/likeness`. These
+//! helpers panic (naming the path, and for the cache the command that fills it) instead of
+//! returning errors: they are for tests and benchmarks, where a missing file must fail loudly,
+//! never for library code.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::npz::{NpyArray, read_npz};
+
+/// What to run when a model-cache file is missing.
+pub const FETCH_COMMAND: &str = "cargo run -p likeness -- models fetch";
+
+/// The reference directory: `$LIKENESS_REFERENCE`, or else `shared/reference` next to the
+/// workspace (every crate sits at `crates/<name>`, so this path is right for all of them).
+pub fn reference_dir() -> PathBuf {
+    std::env::var_os("LIKENESS_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/reference"
+            ))
+        })
+}
+
+/// The path of the reference file `name` (not checked for existence).
+pub fn reference_file(name: &str) -> PathBuf {
+    reference_dir().join(name)
+}
+
+/// The arrays of the reference `.npz` file `name`; panics with the path when unreadable.
+pub fn reference_npz(name: &str) -> BTreeMap<String, NpyArray> {
+    let path = reference_file(name);
+    read_npz(&path).unwrap_or_else(|e| panic!("reference values {}: {e}", path.display()))
+}
+
+/// The model cache's root: `$LIKENESS_HOME`, or else `~/.cache/likeness`; panics when neither
+/// that variable nor `HOME` is set.
+pub fn cache_home() -> PathBuf {
+    std::env::var_os("LIKENESS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
+                .join(".cache/likeness")
+        })
+}
+
+/// The model-cache file at `relative` (e.g. `models/vgg16.safetensors`, `samples/astronaut.png`);
+/// panics, saying to run [`FETCH_COMMAND`], when it is missing.
+pub fn cache_file(relative: &str) -> PathBuf {
+    let path = cache_home().join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `{FETCH_COMMAND}` first",
+        path.display()
+    );
+    path
+}
