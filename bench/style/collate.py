@@ -80,30 +80,14 @@ def main():
 
     ours_curve = curve(os.path.join(out, "likeness_lbfgs_256.csv"))
     theirs_curve = curve(os.path.join(out, "pytorch_lbfgs_256.csv"))
-    if ours_curve and theirs_curve:
-        # Compare at the last iteration both reached (300 when both ran to the end).
-        last = min(ours_curve[-1][0], theirs_curve[-1][0])
-        ours_at = next(r for r in ours_curve if r[0] == last)
-        theirs_at = next(r for r in theirs_curve if r[0] == last)
-        results["lbfgs"] = {
-            "size": 256,
-            "compared_at_iteration": last,
-            "likeness": {"loss": ours_at[1], "evaluations": ours_at[2], "seconds": ours_at[3],
-                         "summary": load(os.path.join(out, "likeness_lbfgs_256.json"))},
-            "pytorch": {"loss": theirs_at[1], "evaluations": theirs_at[2], "seconds": theirs_at[3],
-                        "summary": load(os.path.join(out, "pytorch_lbfgs_256.json"))},
-            "ratio_loss": ours_at[1] / theirs_at[1],
-            "start_loss": results["time"].get("256", {}).get("pytorch", {}).get("loss"),
-        }
-        rows.append((f"loss after {last} L-BFGS iterations, 256 px", f"{ours_at[1]:.4e}",
-                     f"{theirs_at[1]:.4e}", ours_at[1] / theirs_at[1]))
-        rows.append((f"evaluations in {last} L-BFGS iterations", str(ours_at[2]), str(theirs_at[2]),
-                     ours_at[2] / theirs_at[2]))
-        for name, c in (("likeness", ours_curve), ("pytorch", theirs_curve)):
-            shutil.copyfile(os.path.join(out, f"{name}_lbfgs_256.csv"),
-                            os.path.join(dest, f"loss_{name}.csv"))
+    curves = [(n, c) for n, c in (("likeness", ours_curve), ("pytorch", theirs_curve)) if c]
+    for name, c in curves:
+        shutil.copyfile(os.path.join(out, f"{name}_lbfgs_256.csv"),
+                        os.path.join(dest, f"loss_{name}.csv"))
+    if curves:
+        results["lbfgs"]["reached"] = {n: c[-1][0] for n, c in curves}
         fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-        for name, c in (("likeness", ours_curve), ("PyTorch", theirs_curve)):
+        for name, c in curves:
             ax.plot([r[0] for r in c], [r[1] for r in c], label=name)
         ax.set_yscale("log")
         ax.set_xlabel("L-BFGS iteration")
@@ -113,6 +97,25 @@ def main():
         ax.legend()
         fig.tight_layout()
         fig.savefig(os.path.join(dest, "loss_curve.png"))
+    if ours_curve and theirs_curve:
+        # Compare at the last iteration both reached (300 when both ran to the end).
+        last = min(ours_curve[-1][0], theirs_curve[-1][0])
+        ours_at = next(r for r in ours_curve if r[0] == last)
+        theirs_at = next(r for r in theirs_curve if r[0] == last)
+        results["lbfgs"].update({
+            "size": 256,
+            "compared_at_iteration": last,
+            "likeness": {"loss": ours_at[1], "evaluations": ours_at[2], "seconds": ours_at[3],
+                         "summary": load(os.path.join(out, "likeness_lbfgs_256.json"))},
+            "pytorch": {"loss": theirs_at[1], "evaluations": theirs_at[2], "seconds": theirs_at[3],
+                        "summary": load(os.path.join(out, "pytorch_lbfgs_256.json"))},
+            "ratio_loss": ours_at[1] / theirs_at[1],
+            "start_loss": results["time"].get("256", {}).get("pytorch", {}).get("loss"),
+        })
+        rows.append((f"loss after {last} L-BFGS iterations, 256 px", f"{ours_at[1]:.4e}",
+                     f"{theirs_at[1]:.4e}", ours_at[1] / theirs_at[1]))
+        rows.append((f"evaluations in {last} L-BFGS iterations", str(ours_at[2]), str(theirs_at[2]),
+                     ours_at[2] / theirs_at[2]))
 
     results["table"] = [{"metric": m, "likeness": a, "pytorch": b, "ratio": r} for m, a, b, r in rows]
     with open(os.path.join(dest, "results.json"), "w") as f:
