@@ -22,6 +22,7 @@ use std::time::Instant;
 use likeness_nn::device::cpu_autodiff;
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::Vgg;
+use likeness_nn::testdata::cache_home;
 use likeness_style::loss::CostWeights;
 use likeness_style::objective::{StyleInput, StyleObjective};
 use likeness_style::optim::{Lbfgs, LbfgsConfig, Minimizer};
@@ -35,14 +36,6 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-fn cache_home() -> PathBuf {
-    std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/likeness")
-        })
 }
 
 /// The objective at `size`² and the content image as the starting point.
@@ -87,17 +80,19 @@ fn time(size: usize, reps: usize, out: &Path) -> BoxResult<()> {
     let (objective, x0) = objective(size, out)?;
     let (terms, _) = objective.evaluate(&x0)?; // warm-up
     let mut seconds = Vec::with_capacity(reps);
+    let cpu_start = cpu_seconds().unwrap_or(f64::NAN);
     for _ in 0..reps {
         let t = Instant::now();
         let (_, grad) = objective.evaluate(&x0)?;
         seconds.push(t.elapsed().as_secs_f64());
         std::hint::black_box(grad);
     }
+    let cpu_per_eval = (cpu_seconds().unwrap_or(f64::NAN) - cpu_start) / reps as f64;
     let mut sorted = seconds.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let json = format!(
-        "{{\"impl\": \"likeness\", \"size\": {size}, \"seconds\": {seconds:?}, \"median_s\": {median}, \
+        "{{\"impl\": \"likeness\", \"size\": {size}, \"seconds\": {seconds:?}, \"median_s\": {median}, \"cpu_s_per_eval\": {cpu_per_eval}, \
          \"loss\": {}, \"content\": {}, \"style\": {}, \"peak_rss_mib\": {}}}\n",
         terms.total,
         terms.content,

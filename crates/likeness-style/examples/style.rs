@@ -4,10 +4,10 @@
 //!
 //! Weights come from `$LIKENESS_HOME/models/vgg16.safetensors` (default ~/.cache/likeness).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use likeness_nn::image::Image;
+use likeness_nn::testdata::cache_home;
 use likeness_style::optim::AdamConfig;
 use likeness_style::{Optimizer, StyleConfig, load_weights, transfer};
 
@@ -28,12 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.len() < 5 {
         return Err("usage: CONTENT STYLE OUT.png SIZE ITERS [BETA] [adam]".into());
     }
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/likeness")
-        });
-    let weights = load_weights(&home.join("models/vgg16.safetensors"))?;
+    let weights = load_weights(&cache_home().join("models/vgg16.safetensors"))?;
     let content = Image::open(args[0].as_ref())?;
     let style = Image::open(args[1].as_ref())?;
     let mut config = StyleConfig {

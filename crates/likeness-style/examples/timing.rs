@@ -4,12 +4,12 @@
 //!
 //! `cargo run -p likeness-style --example timing [SIZES…]`
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::nets::vgg::{Vgg, VggLayer};
+use likeness_nn::testdata::cache_home;
 use likeness_style::load_weights;
 use likeness_style::loss::CostWeights;
 use likeness_style::objective::{StyleInput, StyleObjective};
@@ -27,12 +27,7 @@ fn median(mut f: impl FnMut()) -> Duration {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/likeness")
-        });
-    let weights = load_weights(&home.join("models/vgg16.safetensors"))?;
+    let weights = load_weights(&cache_home().join("models/vgg16.safetensors"))?;
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .map(|s| s.parse())
