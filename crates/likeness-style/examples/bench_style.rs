@@ -30,6 +30,15 @@ use likeness_style::{StyleConfig, load_weights};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// CPU seconds (user + system) this process has used, if /proc says: unlike wall time, it
+/// hardly depends on what else the machine runs.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// The process's peak resident set (VmHWM) in MiB, if /proc says.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
