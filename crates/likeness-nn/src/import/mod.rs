@@ -8,5 +8,5 @@ pub mod blazeface_onnx;
 pub mod dlib;
 pub mod onnx;
 pub mod protobuf;
-pub mod vgg_onnx;
 pub mod torch;
+pub mod vgg_onnx;

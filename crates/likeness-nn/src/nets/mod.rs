@@ -1,5 +1,5 @@
 //! The networks, one per file: a config, `load(&WeightMap)`, `forward`.
 pub mod blazeface;
-pub mod dlib_resnet;
 pub mod convnd;
+pub mod dlib_resnet;
 pub mod vgg;
