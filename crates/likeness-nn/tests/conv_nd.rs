@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::nets::convnd::{
-    AvgPool3d, Conv1d, Conv1dConfig, Conv3d, Conv3dConfig, MaxPool1d, MaxPool3d, PoolConfig,
+    AvgPool3d, Conv1d, Conv1dConfig, Conv3d, Conv3dConfig, ConvConfig, ConvNd, MaxPool1d,
+    MaxPool3d, PoolConfig, Rank, RankOps,
 };
 use likeness_nn::npz::NpyArray;
 use likeness_nn::testdata::reference_npz;
@@ -44,134 +45,75 @@ fn check(what: &str, shape: Vec<usize>, ours: Vec<f32>, want: &NpyArray) {
     );
 }
 
-fn check_case_1d(name: &str) {
-    let r = reference();
+fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    (
+        t.dims().to_vec(),
+        t.into_data().try_into_vec::<f32>().unwrap(),
+    )
+}
+
+/// One PyTorch case `{name}.*` of `r`: the output, the shape rule, and the gradients of
+/// loss = sum(y²) with respect to input, weight and bias.
+fn check_case<const N: usize, const D: usize>(r: &BTreeMap<String, NpyArray>, name: &str)
+where
+    Rank<N, D>: RankOps<N, D>,
+{
     let get = |k: &str| &r[&format!("{name}.{k}")];
     let device = cpu_autodiff();
-    let w: Tensor<3> = tensor(get("w"), &device);
-    let [o, i, k] = w.dims();
-    let config = Conv1dConfig::new(i, o, [k])
+    let w: Tensor<D> = tensor(get("w"), &device);
+    let w_dims = w.dims();
+    let config = ConvConfig::new(w_dims[1], w_dims[0], w_dims[2..].try_into().unwrap())
         .with_stride(ints(get("stride")))
         .with_padding(ints(get("padding")))
         .with_dilation(ints(get("dilation")));
-    let conv = Conv1d::from_tensors(
+    let conv = ConvNd::<N, D>::from_tensors(
         &config,
         w.require_grad(),
         tensor(get("b"), &device).require_grad(),
     )
     .unwrap();
-    let x: Tensor<3> = tensor::<3>(get("x"), &device).require_grad();
+    let x: Tensor<D> = tensor::<D>(get("x"), &device).require_grad();
     let y = conv.forward(x.clone());
-    let [b, _, l] = x.dims();
+    let (x_dims, y_dims) = (x.dims(), y.dims());
+    let spatial: [usize; N] = x_dims[2..].try_into().unwrap();
     assert_eq!(
-        config.output_size([l]).unwrap(),
-        [y.dims()[2]],
+        config.output_size(spatial).unwrap()[..],
+        y_dims[2..],
         "{name}: shape rule"
     );
-    assert_eq!(y.dims()[..2], [b, o]);
-    check(
-        &format!("{name}.y"),
-        y.dims().to_vec(),
-        y.clone().into_data().try_into_vec::<f32>().unwrap(),
-        get("y"),
+    assert_eq!(
+        y_dims[..2],
+        [x_dims[0], w_dims[0]],
+        "{name}: batch and channels"
     );
-    let grads = y.powi_scalar(2).sum().backward();
+    let grads = y.clone().powi_scalar(2).sum().backward();
     let dx = x.grad(&grads).unwrap();
     let dw = conv.weight.val().grad(&grads).unwrap();
     let db = conv.bias.val().grad(&grads).unwrap();
-    check(
-        &format!("{name}.dx"),
-        dx.dims().to_vec(),
-        dx.into_data().try_into_vec::<f32>().unwrap(),
-        get("dx"),
-    );
-    check(
-        &format!("{name}.dw"),
-        dw.dims().to_vec(),
-        dw.into_data().try_into_vec::<f32>().unwrap(),
-        get("dw"),
-    );
-    check(
-        &format!("{name}.db"),
-        db.dims().to_vec(),
-        db.into_data().try_into_vec::<f32>().unwrap(),
-        get("db"),
-    );
+    for (what, (shape, ours)) in [
+        ("y", values(y)),
+        ("dx", values(dx)),
+        ("dw", values(dw)),
+        ("db", values(db)),
+    ] {
+        check(&format!("{name}.{what}"), shape, ours, get(what));
+    }
 }
 
-fn check_case_3d(name: &str) {
+#[test]
+fn conv1d_matches_pytorch() {
     let r = reference();
-    let get = |k: &str| &r[&format!("{name}.{k}")];
-    let device = cpu_autodiff();
-    let w: Tensor<5> = tensor(get("w"), &device);
-    let [o, i, kd, kh, kw] = w.dims();
-    let config = Conv3dConfig::new(i, o, [kd, kh, kw])
-        .with_stride(ints(get("stride")))
-        .with_padding(ints(get("padding")))
-        .with_dilation(ints(get("dilation")));
-    let conv = Conv3d::from_tensors(
-        &config,
-        w.require_grad(),
-        tensor(get("b"), &device).require_grad(),
-    )
-    .unwrap();
-    let x: Tensor<5> = tensor::<5>(get("x"), &device).require_grad();
-    let y = conv.forward(x.clone());
-    let [_, _, d, h, wd] = x.dims();
-    let [_, _, yd, yh, yw] = y.dims();
-    assert_eq!(
-        config.output_size([d, h, wd]).unwrap(),
-        [yd, yh, yw],
-        "{name}: shape rule"
-    );
-    check(
-        &format!("{name}.y"),
-        y.dims().to_vec(),
-        y.clone().into_data().try_into_vec::<f32>().unwrap(),
-        get("y"),
-    );
-    let grads = y.powi_scalar(2).sum().backward();
-    let dx = x.grad(&grads).unwrap();
-    let dw = conv.weight.val().grad(&grads).unwrap();
-    let db = conv.bias.val().grad(&grads).unwrap();
-    check(
-        &format!("{name}.dx"),
-        dx.dims().to_vec(),
-        dx.into_data().try_into_vec::<f32>().unwrap(),
-        get("dx"),
-    );
-    check(
-        &format!("{name}.dw"),
-        dw.dims().to_vec(),
-        dw.into_data().try_into_vec::<f32>().unwrap(),
-        get("dw"),
-    );
-    check(
-        &format!("{name}.db"),
-        db.dims().to_vec(),
-        db.into_data().try_into_vec::<f32>().unwrap(),
-        get("db"),
-    );
+    for name in ["lecture_1d", "strided_1d"] {
+        check_case::<1, 3>(&r, name);
+    }
 }
 
 #[test]
-fn lecture_1d_matches_pytorch() {
-    check_case_1d("lecture_1d");
-}
-
-#[test]
-fn strided_1d_matches_pytorch() {
-    check_case_1d("strided_1d");
-}
-
-#[test]
-fn lecture_3d_matches_pytorch() {
-    check_case_3d("lecture_3d");
-}
-
-#[test]
-fn strided_3d_matches_pytorch() {
-    check_case_3d("strided_3d");
+fn conv3d_matches_pytorch() {
+    let r = reference();
+    for name in ["lecture_3d", "strided_3d"] {
+        check_case::<3, 5>(&r, name);
+    }
 }
 
 /// The lecture: a 14×1 signal convolved with 16 filters of 5×1 gives 10×16.

@@ -17,6 +17,27 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{NnError, Result};
 use crate::weights::WeightMap;
 
+/// The builder methods both window geometries share (a macro, as the two structs differ in
+/// their other fields).
+macro_rules! window_builders {
+    () => {
+        pub fn with_stride(mut self, stride: [usize; N]) -> Self {
+            self.stride = stride;
+            self
+        }
+
+        pub fn with_padding(mut self, padding: [usize; N]) -> Self {
+            self.padding = padding;
+            self
+        }
+
+        pub fn with_dilation(mut self, dilation: [usize; N]) -> Self {
+            self.dilation = dilation;
+            self
+        }
+    };
+}
+
 /// The geometry of an N-dimensional convolution (N = 1 or 3 here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvConfig<const N: usize> {
@@ -47,20 +68,7 @@ impl<const N: usize> ConvConfig<N> {
         }
     }
 
-    pub fn with_stride(mut self, stride: [usize; N]) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    pub fn with_padding(mut self, padding: [usize; N]) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    pub fn with_dilation(mut self, dilation: [usize; N]) -> Self {
-        self.dilation = dilation;
-        self
-    }
+    window_builders!();
 
     /// Checks what burn would otherwise panic on: zero sizes, strides or dilations.
     pub fn validate(&self) -> Result<()> {
@@ -127,30 +135,85 @@ fn output_size<const N: usize>(
     Ok(out)
 }
 
+/// A spatial rank `N` together with its tensors' rank `D = N + 2` (batch and channels first);
+/// stable Rust cannot write `N + 2` in a type, so the pair is spelled out and only the pairs
+/// with [`RankOps`] exist as layers.
+#[derive(Debug, Clone, Copy)]
+pub struct Rank<const N: usize, const D: usize>;
+
+/// burn's operations at one rank: what differs between the 1D and 3D layers.
+pub trait RankOps<const N: usize, const D: usize> {
+    /// The operation's name in error messages.
+    const CONV: &'static str;
+
+    fn conv(x: Tensor<D>, weight: Tensor<D>, bias: Tensor<1>, options: ConvOptions<N>)
+    -> Tensor<D>;
+
+    fn max_pool(x: Tensor<D>, window: &PoolConfig<N>) -> Tensor<D>;
+}
+
+impl RankOps<1, 3> for Rank<1, 3> {
+    const CONV: &'static str = "conv1d";
+
+    fn conv(
+        x: Tensor<3>,
+        weight: Tensor<3>,
+        bias: Tensor<1>,
+        options: ConvOptions<1>,
+    ) -> Tensor<3> {
+        conv1d(x, weight, Some(bias), options)
+    }
+
+    fn max_pool(x: Tensor<3>, window: &PoolConfig<1>) -> Tensor<3> {
+        max_pool1d(x, window.max_options())
+    }
+}
+
+impl RankOps<3, 5> for Rank<3, 5> {
+    const CONV: &'static str = "conv3d";
+
+    fn conv(
+        x: Tensor<5>,
+        weight: Tensor<5>,
+        bias: Tensor<1>,
+        options: ConvOptions<3>,
+    ) -> Tensor<5> {
+        conv3d(x, weight, Some(bias), options)
+    }
+
+    /// A 2D max pool over each depth slice, then a 1D max pool along depth.
+    fn max_pool(x: Tensor<5>, window: &PoolConfig<3>) -> Tensor<5> {
+        let (depth, plane) = window.split();
+        separable_pool3d(
+            x,
+            |x| max_pool2d(x, plane.max_options()),
+            |x| max_pool1d(x, depth.max_options()),
+        )
+    }
+}
+
+/// An N-dimensional convolution with bias: `[B, C_in, spatial…] → [B, C_out, spatial'…]`.
+#[derive(Module, Debug)]
+pub struct ConvNd<const N: usize, const D: usize> {
+    pub weight: Param<Tensor<D>>,
+    pub bias: Param<Tensor<1>>,
+    stride: [usize; N],
+    padding: [usize; N],
+    dilation: [usize; N],
+}
+
 /// A 1D convolution with bias: `[B, C_in, L] → [B, C_out, L']`.
-#[derive(Module, Debug)]
-pub struct Conv1d {
-    pub weight: Param<Tensor<3>>,
-    pub bias: Param<Tensor<1>>,
-    stride: [usize; 1],
-    padding: [usize; 1],
-    dilation: [usize; 1],
-}
-
+pub type Conv1d = ConvNd<1, 3>;
 /// A 3D convolution with bias: `[B, C_in, D, H, W] → [B, C_out, D', H', W']`.
-#[derive(Module, Debug)]
-pub struct Conv3d {
-    pub weight: Param<Tensor<5>>,
-    pub bias: Param<Tensor<1>>,
-    stride: [usize; 3],
-    padding: [usize; 3],
-    dilation: [usize; 3],
-}
+pub type Conv3d = ConvNd<3, 5>;
 
-impl Conv1d {
+impl<const N: usize, const D: usize> ConvNd<N, D>
+where
+    Rank<N, D>: RankOps<N, D>,
+{
     /// Fresh weights, Kaiming-uniform as PyTorch initialises (bound 1/√fan_in for weights and
     /// bias), from `seed` so training runs repeat exactly.
-    pub fn init(config: &Conv1dConfig, seed: u64, device: &Device) -> Result<Self> {
+    pub fn init(config: &ConvConfig<N>, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
         let (w, b) = kaiming_uniform(
             config.weight_shape(),
@@ -158,65 +221,7 @@ impl Conv1d {
             config.fan_in(),
             seed,
         );
-        let [o, i, k] = shape_array(&config.weight_shape())?;
-        Self::from_tensors(
-            config,
-            Tensor::from_data(TensorData::new(w, [o, i, k]), device),
-            Tensor::from_data(TensorData::new(b, [o]), device),
-        )
-    }
-
-    /// The layer with these weights `[out, in, k]` and bias `[out]`.
-    pub fn from_tensors(config: &Conv1dConfig, weight: Tensor<3>, bias: Tensor<1>) -> Result<Self> {
-        config.validate()?;
-        check_shape("conv1d weight", &config.weight_shape(), &weight.dims())?;
-        check_shape("conv1d bias", &[config.out_channels], &bias.dims())?;
-        Ok(Self {
-            weight: Param::from_tensor(weight),
-            bias: Param::from_tensor(bias),
-            stride: config.stride,
-            padding: config.padding,
-            dilation: config.dilation,
-        })
-    }
-
-    /// The layer from `{prefix}.weight` and `{prefix}.bias` of `weights`.
-    pub fn load(
-        config: &Conv1dConfig,
-        weights: &WeightMap,
-        prefix: &str,
-        device: &Device,
-    ) -> Result<Self> {
-        config.validate()?;
-        let shape = shape_array(&config.weight_shape())?;
-        Self::from_tensors(
-            config,
-            weights.tensor(&format!("{prefix}.weight"), shape, device)?,
-            weights.tensor(&format!("{prefix}.bias"), [config.out_channels], device)?,
-        )
-    }
-
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        conv1d(
-            x,
-            self.weight.val(),
-            Some(self.bias.val()),
-            ConvOptions::new(self.stride, self.padding, self.dilation, 1),
-        )
-    }
-}
-
-impl Conv3d {
-    /// Fresh weights, Kaiming-uniform as PyTorch initialises, from `seed`.
-    pub fn init(config: &Conv3dConfig, seed: u64, device: &Device) -> Result<Self> {
-        config.validate()?;
-        let (w, b) = kaiming_uniform(
-            config.weight_shape(),
-            config.out_channels,
-            config.fan_in(),
-            seed,
-        );
-        let shape: [usize; 5] = shape_array(&config.weight_shape())?;
+        let shape: [usize; D] = shape_array(&config.weight_shape())?;
         Self::from_tensors(
             config,
             Tensor::from_data(TensorData::new(w, shape), device),
@@ -224,11 +229,24 @@ impl Conv3d {
         )
     }
 
-    /// The layer with these weights `[out, in, kd, kh, kw]` and bias `[out]`.
-    pub fn from_tensors(config: &Conv3dConfig, weight: Tensor<5>, bias: Tensor<1>) -> Result<Self> {
+    /// The layer with these weights `[out, in, k…]` and bias `[out]`.
+    pub fn from_tensors(
+        config: &ConvConfig<N>,
+        weight: Tensor<D>,
+        bias: Tensor<1>,
+    ) -> Result<Self> {
         config.validate()?;
-        check_shape("conv3d weight", &config.weight_shape(), &weight.dims())?;
-        check_shape("conv3d bias", &[config.out_channels], &bias.dims())?;
+        let name = <Rank<N, D>>::CONV;
+        check_shape(
+            &format!("{name} weight"),
+            &config.weight_shape(),
+            &weight.dims(),
+        )?;
+        check_shape(
+            &format!("{name} bias"),
+            &[config.out_channels],
+            &bias.dims(),
+        )?;
         Ok(Self {
             weight: Param::from_tensor(weight),
             bias: Param::from_tensor(bias),
@@ -240,13 +258,13 @@ impl Conv3d {
 
     /// The layer from `{prefix}.weight` and `{prefix}.bias` of `weights`.
     pub fn load(
-        config: &Conv3dConfig,
+        config: &ConvConfig<N>,
         weights: &WeightMap,
         prefix: &str,
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
-        let shape: [usize; 5] = shape_array(&config.weight_shape())?;
+        let shape: [usize; D] = shape_array(&config.weight_shape())?;
         Self::from_tensors(
             config,
             weights.tensor(&format!("{prefix}.weight"), shape, device)?,
@@ -254,11 +272,11 @@ impl Conv3d {
         )
     }
 
-    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        conv3d(
+    pub fn forward(&self, x: Tensor<D>) -> Tensor<D> {
+        <Rank<N, D>>::conv(
             x,
             self.weight.val(),
-            Some(self.bias.val()),
+            self.bias.val(),
             ConvOptions::new(self.stride, self.padding, self.dilation, 1),
         )
     }
@@ -287,20 +305,7 @@ impl<const N: usize> PoolConfig<N> {
         }
     }
 
-    pub fn with_stride(mut self, stride: [usize; N]) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    pub fn with_padding(mut self, padding: [usize; N]) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    pub fn with_dilation(mut self, dilation: [usize; N]) -> Self {
-        self.dilation = dilation;
-        self
-    }
+    window_builders!();
 
     /// Checks what burn would otherwise panic on, with PyTorch's rule that padding is at most
     /// half the kernel (so every window sees at least one real value).
@@ -329,83 +334,65 @@ impl<const N: usize> PoolConfig<N> {
             "pooling",
         )
     }
+
+    fn max_options(&self) -> MaxPoolOptions<N> {
+        MaxPoolOptions::new(self.kernel)
+            .with_stride(self.stride)
+            .with_padding(self.padding)
+            .with_dilation(self.dilation)
+    }
+
+    fn avg_options(&self) -> AvgPoolOptions<N> {
+        AvgPoolOptions::new(self.kernel)
+            .with_stride(self.stride)
+            .with_padding(self.padding)
+    }
+}
+
+impl PoolConfig<3> {
+    /// The depth window and the H×W window of a separable 3D pool.
+    fn split(&self) -> (PoolConfig<1>, PoolConfig<2>) {
+        let [k, s, p, d] = [self.kernel, self.stride, self.padding, self.dilation];
+        let depth = PoolConfig {
+            kernel: [k[0]],
+            stride: [s[0]],
+            padding: [p[0]],
+            dilation: [d[0]],
+        };
+        let plane = PoolConfig {
+            kernel: [k[1], k[2]],
+            stride: [s[1], s[2]],
+            padding: [p[1], p[2]],
+            dilation: [d[1], d[2]],
+        };
+        (depth, plane)
+    }
+}
+
+/// Max pooling over `[B, C, spatial…]`; in 3D a 2D max pool over each depth slice, then a 1D
+/// max pool along depth (burn has no 3D max pool).
+#[derive(Module, Debug)]
+pub struct MaxPoolNd<const N: usize, const D: usize> {
+    #[module(skip)]
+    window: PoolConfig<N>,
 }
 
 /// Max pooling over `[B, C, L]`.
-#[derive(Module, Debug)]
-pub struct MaxPool1d {
-    kernel: [usize; 1],
-    stride: [usize; 1],
-    padding: [usize; 1],
-    dilation: [usize; 1],
-}
+pub type MaxPool1d = MaxPoolNd<1, 3>;
+/// Max pooling over `[B, C, D, H, W]`.
+pub type MaxPool3d = MaxPoolNd<3, 5>;
 
-impl MaxPool1d {
-    pub fn new(config: &PoolConfig<1>) -> Result<Self> {
+impl<const N: usize, const D: usize> MaxPoolNd<N, D>
+where
+    Rank<N, D>: RankOps<N, D>,
+{
+    pub fn new(config: &PoolConfig<N>) -> Result<Self> {
         config.validate()?;
-        Ok(Self {
-            kernel: config.kernel,
-            stride: config.stride,
-            padding: config.padding,
-            dilation: config.dilation,
-        })
+        Ok(Self { window: *config })
     }
 
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        max_pool1d(
-            x,
-            MaxPoolOptions::new(self.kernel)
-                .with_stride(self.stride)
-                .with_padding(self.padding)
-                .with_dilation(self.dilation),
-        )
-    }
-}
-
-/// Max pooling over `[B, C, D, H, W]`: a 2D max pool over each depth slice, then a 1D max pool
-/// along depth.
-#[derive(Module, Debug)]
-pub struct MaxPool3d {
-    kernel: [usize; 3],
-    stride: [usize; 3],
-    padding: [usize; 3],
-    dilation: [usize; 3],
-}
-
-impl MaxPool3d {
-    pub fn new(config: &PoolConfig<3>) -> Result<Self> {
-        config.validate()?;
-        Ok(Self {
-            kernel: config.kernel,
-            stride: config.stride,
-            padding: config.padding,
-            dilation: config.dilation,
-        })
-    }
-
-    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let [k, s, p, d] = [self.kernel, self.stride, self.padding, self.dilation];
-        separable_pool3d(
-            x,
-            |x| {
-                max_pool2d(
-                    x,
-                    MaxPoolOptions::new([k[1], k[2]])
-                        .with_stride([s[1], s[2]])
-                        .with_padding([p[1], p[2]])
-                        .with_dilation([d[1], d[2]]),
-                )
-            },
-            |x| {
-                max_pool1d(
-                    x,
-                    MaxPoolOptions::new([k[0]])
-                        .with_stride([s[0]])
-                        .with_padding([p[0]])
-                        .with_dilation([d[0]]),
-                )
-            },
-        )
+    pub fn forward(&self, x: Tensor<D>) -> Tensor<D> {
+        <Rank<N, D>>::max_pool(x, &self.window)
     }
 }
 
@@ -413,9 +400,8 @@ impl MaxPool3d {
 /// default `count_include_pad`), which keeps the mean separable.
 #[derive(Module, Debug)]
 pub struct AvgPool3d {
-    kernel: [usize; 3],
-    stride: [usize; 3],
-    padding: [usize; 3],
+    #[module(skip)]
+    window: PoolConfig<3>,
 }
 
 impl AvgPool3d {
@@ -427,33 +413,15 @@ impl AvgPool3d {
                 "average pooling has no dilation".to_string(),
             ));
         }
-        Ok(Self {
-            kernel: config.kernel,
-            stride: config.stride,
-            padding: config.padding,
-        })
+        Ok(Self { window: *config })
     }
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let [k, s, p] = [self.kernel, self.stride, self.padding];
+        let (depth, plane) = self.window.split();
         separable_pool3d(
             x,
-            |x| {
-                avg_pool2d(
-                    x,
-                    AvgPoolOptions::new([k[1], k[2]])
-                        .with_stride([s[1], s[2]])
-                        .with_padding([p[1], p[2]]),
-                )
-            },
-            |x| {
-                avg_pool1d(
-                    x,
-                    AvgPoolOptions::new([k[0]])
-                        .with_stride([s[0]])
-                        .with_padding([p[0]]),
-                )
-            },
+            |x| avg_pool2d(x, plane.avg_options()),
+            |x| avg_pool1d(x, depth.avg_options()),
         )
     }
 }
