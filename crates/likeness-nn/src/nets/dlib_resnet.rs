@@ -334,6 +334,49 @@ impl DlibResNet {
     }
 }
 
+impl DlibResNet {
+    /// The weights under the names [`DlibResNetConfig::load`] reads (the inverse of loading),
+    /// with `format = dlib_resnet` in the metadata: how a fine-tuned network is saved.
+    pub fn to_weights(&self) -> Result<WeightMap> {
+        fn values<const D: usize>(t: Tensor<D>, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+            let shape = t.dims().to_vec();
+            let data = t
+                .into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| NnError::Mismatch(format!("reading `{name}`: {e:?}")))?;
+            Ok((shape, data))
+        }
+        fn put<const D: usize>(map: &mut WeightMap, name: String, t: Tensor<D>) -> Result<()> {
+            let (shape, data) = values(t, &name)?;
+            map.insert(name, shape, data)
+        }
+        fn put_conv(map: &mut WeightMap, name: &str, conv: &Conv2d) -> Result<()> {
+            put(map, format!("{name}.weight"), conv.weight.val())?;
+            if let Some(b) = &conv.bias {
+                put(map, format!("{name}.bias"), b.val())?;
+            }
+            Ok(())
+        }
+        fn put_affine(map: &mut WeightMap, name: &str, affine: &Affine) -> Result<()> {
+            put(map, format!("{name}.weight"), affine.weight.val())?;
+            put(map, format!("{name}.bias"), affine.bias.val())
+        }
+        let mut map = WeightMap::new();
+        put_conv(&mut map, "conv1", &self.conv1)?;
+        put_affine(&mut map, "affine1", &self.affine1)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            put_conv(&mut map, &format!("blocks.{i}.conv1"), &block.conv1)?;
+            put_affine(&mut map, &format!("blocks.{i}.affine1"), &block.affine1)?;
+            put_conv(&mut map, &format!("blocks.{i}.conv2"), &block.conv2)?;
+            put_affine(&mut map, &format!("blocks.{i}.affine2"), &block.affine2)?;
+        }
+        // Held input × output for the forward pass; stored output × input.
+        put(&mut map, "fc.weight".to_string(), self.fc.val().transpose())?;
+        map.set_meta("format", "dlib_resnet");
+        Ok(map)
+    }
+}
+
 /// A point inside the network whose activations [`DlibResNet::forward_layers`] returns: `stem`
 /// (after the 7×7/2 conv, affine and ReLU), `pool` (after the 3×3/2 max pool) or `block{i}`
 /// (after residual block `i`, from 0, including its final ReLU).
@@ -499,6 +542,73 @@ mod tests {
             sum.into_data().try_into_vec::<f32>().unwrap(),
             vec![11.0, 2.0, 3.0, 4.0]
         );
+    }
+
+    /// A network with random weights of dlib's shapes (no model file needed).
+    fn random_weights(seed: u32) -> WeightMap {
+        let config = DlibResNetConfig::default();
+        let mut state = seed;
+        let mut next = move || {
+            // A small LCG: any spread of values will do.
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let mut map = WeightMap::new();
+        let mut add = |name: String, shape: Vec<usize>, scale: f32| {
+            let n = shape.iter().product();
+            let data = (0..n).map(|_| next() * scale).collect();
+            map.insert(name, shape, data).unwrap();
+        };
+        let s = config.stem_filters;
+        add("conv1.weight".into(), vec![s, 3, 7, 7], 0.1);
+        add("conv1.bias".into(), vec![s], 0.1);
+        add("affine1.weight".into(), vec![s], 1.0);
+        add("affine1.bias".into(), vec![s], 0.1);
+        for (i, b) in config.blocks().iter().enumerate() {
+            let f = b.filters;
+            add(
+                format!("blocks.{i}.conv1.weight"),
+                vec![f, b.in_channels, 3, 3],
+                0.1,
+            );
+            add(format!("blocks.{i}.conv1.bias"), vec![f], 0.1);
+            add(format!("blocks.{i}.conv2.weight"), vec![f, f, 3, 3], 0.1);
+            add(format!("blocks.{i}.conv2.bias"), vec![f], 0.1);
+            for a in ["affine1", "affine2"] {
+                add(format!("blocks.{i}.{a}.weight"), vec![f], 1.0);
+                add(format!("blocks.{i}.{a}.bias"), vec![f], 0.1);
+            }
+        }
+        add(
+            "fc.weight".into(),
+            vec![config.embedding_dim, config.feature_dim()],
+            0.2,
+        );
+        map
+    }
+
+    #[test]
+    fn export_is_the_inverse_of_load() {
+        let device = crate::device::cpu();
+        let weights = random_weights(7);
+        let net = DlibResNet::load(&weights, &device).unwrap();
+        let exported = net.to_weights().unwrap();
+        assert_eq!(exported.meta("format"), Some("dlib_resnet"));
+        assert_eq!(exported.len(), weights.len());
+        for (name, t) in weights.iter() {
+            let e = exported.get(name).unwrap();
+            assert_eq!(e.shape, t.shape, "{name}");
+            assert_eq!(e.data, t.data, "{name}");
+        }
+        // Loading the export gives a network with the same outputs.
+        let again = DlibResNet::load(&exported, &device).unwrap();
+        let pixels: Vec<u8> = (0..CHIP_SIZE * CHIP_SIZE * 3)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect();
+        let chip = Image::from_rgb(CHIP_SIZE as u32, CHIP_SIZE as u32, pixels).unwrap();
+        let a = net.embed(std::slice::from_ref(&chip), &device).unwrap();
+        let b = again.embed(std::slice::from_ref(&chip), &device).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]
