@@ -111,6 +111,9 @@ pub fn dlib_box(d: &Detection) -> DRect {
 const NOSE: usize = 2;
 
 impl Faces {
+    /// The cached models [`Faces::load`] needs (check them with `Cache::require`).
+    pub const MODELS: &[&str] = &[MODEL_FRONT, MODEL_BACK, MODEL_SHAPE, MODEL_EMBEDDER];
+
     /// Loads the four networks from the model cache; a missing model is an error naming the
     /// command that fetches it.
     pub fn load(cache: &Cache) -> Result<Self> {

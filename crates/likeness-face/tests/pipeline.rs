@@ -22,15 +22,8 @@ const MIN_IOU: f32 = 0.5;
 
 fn cache() -> Cache {
     let cache = Cache::from_env().unwrap();
-    for name in [
-        "blazeface_front",
-        "blazeface_back",
-        "dlib_shape_predictor_5",
-        "dlib_resnet",
-    ] {
-        if let Err(e) = cache.model_path(name) {
-            panic!("{e}");
-        }
+    if let Err(e) = cache.require(Faces::MODELS) {
+        panic!("{e}");
     }
     cache
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::archive::read_members;
 use crate::catalog::{CATALOG, Catalog, Model, Package};
 use crate::download::{Source, ensure_archive};
-use crate::error::{Missing, ModelsError, Result};
+use crate::error::{Missing, MissingModels, ModelsError, Result};
 use crate::fsutil::{CacheLock, now_rfc3339, sha256_file, sha256_hex, write_atomic};
 use crate::import::import;
 use crate::manifest::{Entry, EntryKind, Manifest};
@@ -160,6 +160,21 @@ impl Cache {
     /// Checks presence and the manifest's record (size), not the full hash: see [`Cache::status`].
     pub fn model_path(&self, name: &str) -> Result<PathBuf, Missing> {
         self.present_path(EntryKind::Model, name)
+    }
+
+    /// Checks that the cache holds every model in `names` (as [`Cache::model_path`] does), so
+    /// that a tool or test needing several models names all the missing ones, and the fetch
+    /// command, before loading any.
+    pub fn require(&self, names: &[&str]) -> Result<(), MissingModels> {
+        let missing: Vec<Missing> = names
+            .iter()
+            .filter_map(|name| self.model_path(name).err())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(MissingModels(missing))
+        }
     }
 
     /// Path of a sample image, `samples/<name>` (e.g. `astronaut.png`), if the cache holds it.
@@ -669,6 +684,26 @@ mod tests {
         let missing = cache.model_path("net").unwrap_err().to_string();
         assert!(missing.contains("model `net`"), "{missing}");
         assert!(missing.contains("likeness models fetch"), "{missing}");
+    }
+
+    #[test]
+    fn require_names_every_missing_model_and_the_fetch_command() {
+        let from = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let cache = Cache::with_catalog(home.path(), fixture(from.path()));
+        assert_eq!(cache.require(&[]), Ok(()));
+        let err = cache.require(&["net", "nothing"]).unwrap_err();
+        assert_eq!(err.0.len(), 2);
+        let text = err.to_string();
+        assert!(text.contains("model `net` (absent: "), "{text}");
+        assert!(
+            text.contains("model `nothing` (not in the catalogue"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cargo run -p likeness -- models fetch"),
+            "{text}"
+        );
     }
 
     #[test]

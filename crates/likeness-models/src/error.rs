@@ -119,3 +119,24 @@ pub struct Missing {
     /// Why it does not count as present.
     pub reason: &'static str,
 }
+
+/// Models the cache lacks, all of them at once (from [`crate::Cache::require`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model cache lacks {}; {FETCH_HINT}", describe_missing(.0))]
+pub struct MissingModels(pub Vec<Missing>);
+
+fn describe_missing(missing: &[Missing]) -> String {
+    missing
+        .iter()
+        .map(|m| {
+            format!(
+                "{} `{}` ({}: {})",
+                m.kind,
+                m.name,
+                m.reason,
+                m.path.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -25,5 +25,5 @@ pub mod manifest;
 
 pub use cache::{Cache, FetchOptions, FetchReport, ModelStatus, Progress};
 pub use catalog::CATALOG;
-pub use error::{FETCH_HINT, Missing, ModelsError, Result};
+pub use error::{FETCH_HINT, Missing, MissingModels, ModelsError, Result};
 pub use manifest::{Entry, EntryKind, Manifest};

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use likeness_face::faces::Faces;
 use likeness_models::Cache;
 use serde_json::Value;
 
@@ -14,15 +15,8 @@ const SAMPLE1_FACES: usize = 3;
 
 fn cache() -> Cache {
     let cache = Cache::from_env().unwrap();
-    for name in [
-        "blazeface_front",
-        "blazeface_back",
-        "dlib_shape_predictor_5",
-        "dlib_resnet",
-    ] {
-        if let Err(e) = cache.model_path(name) {
-            panic!("{e}");
-        }
+    if let Err(e) = cache.require(Faces::MODELS) {
+        panic!("{e}");
     }
     cache
 }
