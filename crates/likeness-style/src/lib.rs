@@ -4,11 +4,13 @@
 //!   DESIGN.md writes them.
 //! - [`optim`]: L-BFGS (strong-Wolfe line search, the quality default) and Adam, over the
 //!   generated image's pixels only.
-//! - [`objective`]: J(G) and ∂J/∂G through a frozen VGG.
+//! - [`objective`]: J(G) and ∂J/∂G through a frozen VGG (`direct`: the same without an
+//!   autodiff graph, on `gemm`; the one that runs).
 //! - [`transfer`]: the whole run from images to image, with [`StyleConfig`]'s options.
 //! - [`color`]: colour preservation; [`memory`]: the memory estimate checked before starting.
 
 pub mod color;
+mod direct;
 pub mod error;
 pub mod loss;
 pub mod memory;

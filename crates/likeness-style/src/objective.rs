@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::nets::vgg::{Vgg, VggLayer};
 
+use crate::direct::{Conv3x3, DirectObjective, Tap};
 use crate::error::{Result, StyleError};
 use crate::loss::{Cost, CostWeights, LossTerms, gram, values};
 
@@ -32,6 +33,8 @@ pub struct StyleObjective {
     weights: CostWeights,
     /// The shape of G, `[1, 3, H, W]`.
     shape: [usize; 4],
+    /// The same costs evaluated without autodiff (what [`evaluate`](Self::evaluate) runs).
+    direct: DirectObjective,
 }
 
 impl StyleObjective {
@@ -64,7 +67,7 @@ impl StyleObjective {
         let shape = content.dims();
         let content_layer_names: Vec<VggLayer> = content_layers.iter().map(|(l, _)| *l).collect();
         let content_acts = vgg.forward_layers(content.detach(), &content_layer_names)?;
-        let content = content_layers
+        let content: Vec<_> = content_layers
             .iter()
             .zip(content_idx)
             .zip(content_acts)
@@ -101,6 +104,7 @@ impl StyleObjective {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        let direct = direct_objective(&vgg, &layers, &content, &style, weights, shape)?;
         Ok(StyleObjective {
             vgg,
             device: device.clone(),
@@ -109,6 +113,7 @@ impl StyleObjective {
             style,
             weights,
             shape,
+            direct,
         })
     }
 
@@ -133,8 +138,18 @@ impl StyleObjective {
         Ok(Cost::new(g, content, style, self.weights))
     }
 
-    /// J's terms and ∂J/∂G at the flat pixels `x` (as long as `shape` says).
+    /// J's terms and ∂J/∂G at the flat pixels `x` (as long as `shape` says), by the direct
+    /// evaluator (no autodiff graph; see [`crate::direct`]).
     pub fn evaluate(&self, x: &[f32]) -> Result<(LossTerms, Vec<f32>)> {
+        if self.shape[0] != 1 {
+            return self.evaluate_autodiff(x);
+        }
+        self.direct.evaluate(x)
+    }
+
+    /// The same as [`evaluate`](Self::evaluate) through burn's autodiff: the reference the
+    /// direct evaluator is tested against.
+    pub fn evaluate_autodiff(&self, x: &[f32]) -> Result<(LossTerms, Vec<f32>)> {
         let g = Tensor::<4>::from_data(TensorData::new(x.to_vec(), self.shape), &self.device)
             .require_grad();
         let cost = self.cost(g.clone())?;
@@ -145,4 +160,52 @@ impl StyleObjective {
             .ok_or_else(|| StyleError::Data("no gradient reached the image".into()))?;
         Ok((terms, values(grad.into_data())?))
     }
+}
+
+/// The direct evaluator of the same costs: the network's weights read out once, each target
+/// attached to its layer's position.
+fn direct_objective(
+    vgg: &Vgg,
+    layers: &[VggLayer],
+    content: &[(usize, f64, Tensor<4>)],
+    style: &[(usize, f64, Tensor<3>)],
+    weights: CostWeights,
+    shape: [usize; 4],
+) -> Result<DirectObjective> {
+    let config = vgg.config();
+    let convs = vgg
+        .convs()
+        .iter()
+        .map(|conv| {
+            let [c_out, c_in, _, _] = conv.weight.dims();
+            let bias = match &conv.bias {
+                Some(b) => values(b.val().into_data())?,
+                None => vec![0.0; c_out],
+            };
+            Conv3x3::new(&values(conv.weight.val().into_data())?, bias, c_in, c_out)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let position = |i: usize| {
+        layers[i].position(config.variant).ok_or_else(|| {
+            StyleError::Config(format!("{:?} has no layer {}", config.variant, layers[i]))
+        })
+    };
+    let mut taps = Vec::new();
+    for (i, w, t) in content {
+        let target = values(t.clone().into_data())?;
+        taps.push((position(*i)?, Tap::Content { weight: *w, target }));
+    }
+    for (i, w, g) in style {
+        let target = values(g.clone().into_data())?;
+        taps.push((position(*i)?, Tap::Style { weight: *w, target }));
+    }
+    DirectObjective::new(
+        config.variant,
+        convs,
+        config.pooling,
+        taps,
+        weights,
+        shape[2],
+        shape[3],
+    )
 }

@@ -169,7 +169,7 @@ pub enum VggLayer {
 
 impl VggLayer {
     /// Position of this layer in the forward order of `variant`, or None if it has no such layer.
-    fn position(self, variant: VggVariant) -> Option<usize> {
+    pub fn position(self, variant: VggVariant) -> Option<usize> {
         let per_block = variant.convs_per_block();
         let (block, step) = match self {
             VggLayer::Conv(b, c) => (b, (c as usize).checked_sub(1).map(|c| 2 * c)),
@@ -347,6 +347,12 @@ impl Vgg {
     pub fn with_pooling(mut self, pooling: Pooling) -> Self {
         self.config.pooling = pooling;
         self
+    }
+
+    /// The convolutions in order (13 or 16), for code that runs the network by other means
+    /// (likeness-style's direct evaluator).
+    pub fn convs(&self) -> &[Conv2d] {
+        &self.convs
     }
 
     /// The `[1, 3, H, W]` input tensor of `image`, prepared the way these weights expect.
