@@ -1,7 +1,9 @@
-//! Training an embedding network from scratch with the triplet loss: a small ConvNet on
-//! square RGB images (aligned face chips, or any pictures), batches of P identities × K
-//! images, online mining, flip/crop/colour augmentation, a validation split of held-out
-//! identities scored every epoch, and safetensors checkpoints.
+//! Training an embedding network with the triplet loss: a small ConvNet from scratch, or
+//! dlib's face ResNet fine-tuned (optionally only its last blocks), on square RGB images
+//! (aligned face chips, or any pictures); batches of P identities × K images, online mining,
+//! flip/crop/colour augmentation, a validation split of held-out identities scored every
+//! epoch, and safetensors checkpoints that hold the optimiser's state and the random stream
+//! too, so that a resumed run continues exactly as an uninterrupted one.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,11 +16,15 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::image::Image;
-use likeness_nn::optim::{Adam, AdamConfig};
+use likeness_nn::nets::dlib_resnet::{
+    CHIP_SIZE, DlibResNet, EMBEDDING_DIM, INPUT_MEAN_RGB, INPUT_SCALE,
+};
+use likeness_nn::optim::AdamConfig;
 use likeness_nn::weights::WeightMap;
 use serde::Serialize;
 
 use crate::error::{LearnError, Result};
+use crate::optim::Adam;
 use crate::rng::Rng;
 use crate::triplet::{Mining, batch_triplet_loss, mine, squared_distances};
 
@@ -57,6 +63,9 @@ impl Default for EncoderConfig {
 pub struct Encoder {
     convs: Vec<Conv2d>,
     out: Linear,
+    size: usize,
+    width: usize,
+    dim: usize,
 }
 
 fn channels(config: &EncoderConfig) -> Vec<(usize, usize)> {
@@ -135,6 +144,9 @@ impl Encoder {
                 weight: Param::from_tensor(w),
                 bias: Some(Param::from_tensor(b)),
             },
+            size: config.size,
+            width: config.width,
+            dim: config.dim,
         })
     }
 
@@ -157,7 +169,8 @@ impl Encoder {
 
     /// The weights under PyTorch-style names (`convs.0.weight`, …, `out.weight`), with the
     /// sizes in the metadata, for [`Encoder::load`].
-    pub fn to_weights(&self, config: &EncoderConfig) -> Result<WeightMap> {
+    pub fn to_weights(&self) -> Result<WeightMap> {
+        let config = &self.config();
         let mut map = WeightMap::new();
         let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>();
         let read = |what: &str, r: std::result::Result<Vec<f32>, _>| {
@@ -183,7 +196,7 @@ impl Encoder {
             )?;
             map.insert("out.bias", vec![config.dim], b)?;
         }
-        map.set_meta("likeness.encoder", "small-convnet");
+        map.set_meta(ENCODER_KEY, SMALL_CONVNET);
         map.set_meta("size", config.size.to_string());
         map.set_meta("width", config.width.to_string());
         map.set_meta("dim", config.dim.to_string());
@@ -215,25 +228,151 @@ impl Encoder {
             weight: weights.param("out.weight", [flat_len(&config), config.dim], device)?,
             bias: Some(weights.param("out.bias", [config.dim], device)?),
         };
-        Ok((Self { convs, out }, config))
+        let net = Self {
+            convs,
+            out,
+            size: config.size,
+            width: config.width,
+            dim: config.dim,
+        };
+        Ok((net, config))
+    }
+
+    /// The sizes this network was built with.
+    pub fn config(&self) -> EncoderConfig {
+        EncoderConfig {
+            size: self.size,
+            width: self.width,
+            dim: self.dim,
+        }
     }
 
     /// Embeddings of `images` (resized to the input size), without gradients.
-    pub fn embed(&self, config: &EncoderConfig, images: &[Image]) -> Result<Vec<Vec<f32>>> {
-        let net = self.valid();
-        let device = cpu();
-        let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(64) {
-            let pixels: Vec<Vec<f32>> = chunk.iter().map(|i| to_planar(i, config.size)).collect();
-            let refs: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
-            let e = net
-                .forward(stack(&refs, config.size, &device))
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| LearnError::Data(format!("reading embeddings: {e:?}")))?;
-            out.extend(e.chunks(config.dim).map(<[f32]>::to_vec));
+    pub fn embed(&self, images: &[Image]) -> Result<Vec<Vec<f32>>> {
+        embed_images(self, images)
+    }
+}
+
+/// Metadata key naming the network a saved encoder holds, and its values.
+const ENCODER_KEY: &str = "likeness.encoder";
+const SMALL_CONVNET: &str = "small-convnet";
+/// What the dlib importer (and [`DlibResNet::to_weights`]) write under `format`.
+const DLIB_FORMAT: &str = "dlib_resnet";
+
+/// A network the triplet loop trains: planar RGB in [0, 1], `[n, 3, side, side]`, to
+/// `[n, dim]` embeddings.
+pub trait TripletNet: Module + Sized {
+    /// Side of the square input.
+    fn input_size(&self) -> usize;
+    fn embedding_dim(&self) -> usize;
+    /// Embeddings of a batch of planar images in [0, 1].
+    fn embed_batch(&self, x: Tensor<4>) -> Tensor<2>;
+    /// The weights, with metadata saying which network they are (see [`AnyEncoder::load`]).
+    fn weights(&self) -> Result<WeightMap>;
+}
+
+impl TripletNet for Encoder {
+    fn input_size(&self) -> usize {
+        self.size
+    }
+
+    fn embedding_dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed_batch(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward(x)
+    }
+
+    fn weights(&self) -> Result<WeightMap> {
+        self.to_weights()
+    }
+}
+
+/// dlib's network takes 0–255 pixels centred on its means and divided by 256; its
+/// descriptors are used as they are (not normalised), so that dlib's 0.6 keeps its meaning.
+impl TripletNet for DlibResNet {
+    fn input_size(&self) -> usize {
+        CHIP_SIZE
+    }
+
+    fn embedding_dim(&self) -> usize {
+        EMBEDDING_DIM
+    }
+
+    fn embed_batch(&self, x: Tensor<4>) -> Tensor<2> {
+        let means: Vec<f32> = INPUT_MEAN_RGB.iter().map(|m| m / INPUT_SCALE).collect();
+        let means = Tensor::<4>::from_data(TensorData::new(means, [1, 3, 1, 1]), &x.device());
+        self.forward(x.mul_scalar(255.0 / INPUT_SCALE) - means)
+    }
+
+    fn weights(&self) -> Result<WeightMap> {
+        Ok(self.to_weights()?)
+    }
+}
+
+/// Embeddings of `images` (resized to the network's input) without gradients.
+pub fn embed_images<N: TripletNet>(net: &N, images: &[Image]) -> Result<Vec<Vec<f32>>> {
+    let net = net.valid();
+    let device = cpu();
+    let (size, dim) = (net.input_size(), net.embedding_dim());
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(EMBED_CHUNK) {
+        let pixels: Vec<Vec<f32>> = chunk.iter().map(|i| to_planar(i, size)).collect();
+        let refs: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
+        let e = net
+            .embed_batch(stack(&refs, size, &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| LearnError::Data(format!("reading embeddings: {e:?}")))?;
+        out.extend(e.chunks(dim).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
+/// Images per forward pass when embedding (bounds the memory of dlib's 150 px network).
+const EMBED_CHUNK: usize = 32;
+
+/// A saved encoder of either kind, recognised from its metadata.
+#[derive(Debug)]
+pub enum AnyEncoder {
+    /// The small ConvNet trained from scratch: embeds whole images.
+    Small(Encoder),
+    /// dlib's face network (fine-tuned or not): embeds aligned 150 px face chips.
+    Dlib(Box<DlibResNet>),
+}
+
+impl AnyEncoder {
+    /// Recognises the network from `format = dlib_resnet` or `likeness.encoder =
+    /// small-convnet` in the metadata.
+    pub fn load(weights: &WeightMap, device: &Device) -> Result<Self> {
+        if weights.meta("format") == Some(DLIB_FORMAT) {
+            return Ok(AnyEncoder::Dlib(Box::new(DlibResNet::load(
+                weights, device,
+            )?)));
         }
-        Ok(out)
+        match weights.meta(ENCODER_KEY) {
+            Some(SMALL_CONVNET) => Ok(AnyEncoder::Small(Encoder::load(weights, device)?.0)),
+            other => Err(LearnError::Data(format!(
+                "not an encoder saved by likeness (metadata {ENCODER_KEY} = {other:?}, format \
+                 = {:?})",
+                weights.meta("format")
+            ))),
+        }
+    }
+
+    /// Whether the network embeds aligned face chips (so images go through face detection
+    /// and alignment first).
+    pub fn wants_face_chips(&self) -> bool {
+        matches!(self, AnyEncoder::Dlib(_))
+    }
+
+    /// Embeddings of `images` (chips for dlib's network; any images for the small one).
+    pub fn embed(&self, images: &[Image]) -> Result<Vec<Vec<f32>>> {
+        match self {
+            AnyEncoder::Small(net) => embed_images(net, images),
+            AnyEncoder::Dlib(net) => embed_images(net.as_ref(), images),
+        }
     }
 }
 
@@ -296,7 +435,9 @@ fn augment(planar: &[f32], size: usize, rng: &mut Rng) -> Vec<f32> {
 /// Settings of [`train`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
+    /// Sizes of a fresh small network (a resumed or fine-tuned one brings its own).
     pub net: EncoderConfig,
+    /// Epochs in all (a resumed run continues the count).
     pub epochs: usize,
     /// Batches per epoch.
     pub steps_per_epoch: usize,
@@ -345,20 +486,48 @@ pub struct EpochReport {
     pub validation_accuracy: Option<f64>,
 }
 
-/// Trains an [`Encoder`] on `(identity, image)` examples, from `start` (resuming; its sizes
-/// must be `config.net`'s) or from fresh weights; `on_epoch` sees each epoch's report and the
-/// network (for progress and checkpoints).
-pub fn train(
+/// What [`train`] tells its caller as it goes.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A batch is done (`step` from 1 to `steps` within the epoch).
+    Batch {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        /// This batch's triplet loss (`None`: no triplet was mined).
+        loss: Option<f64>,
+        /// Images through forward and backward per second so far this epoch.
+        images_per_second: f64,
+    },
+    /// An epoch is done: its report, and the checkpoint to save (the network's weights with
+    /// the optimiser's moments, the epoch count and the random stream's state).
+    Epoch {
+        report: &'a EpochReport,
+        checkpoint: &'a WeightMap,
+    },
+}
+
+/// Checkpoint metadata: epochs done, and the random stream's state.
+const EPOCH_KEY: &str = "train.epoch";
+const RNG_KEY: &str = "train.rng";
+
+/// Trains `net` (on the autodiff device; parameters that do not require gradients stay
+/// frozen) on `(identity, image)` examples. With `resume` (a checkpoint [`Progress::Epoch`]
+/// gave, whose weights `net` already holds) the optimiser's moments, the epoch count and the
+/// random stream are restored, so the run continues exactly as if it had not stopped.
+pub fn train<N: TripletNet>(
     data: &[(usize, Image)],
     config: &TrainConfig,
-    start: Option<Encoder>,
-    mut on_epoch: impl FnMut(&EpochReport, &Encoder) -> Result<()>,
-) -> Result<(Encoder, Vec<EpochReport>)> {
+    mut net: N,
+    resume: Option<&WeightMap>,
+    mut progress: impl FnMut(Progress<'_>) -> Result<()>,
+) -> Result<(N, Vec<EpochReport>)> {
     if config.identities < 2 || config.per_identity < 2 {
         return Err(LearnError::Options(
             "a batch needs ≥ 2 identities and ≥ 2 images of each".into(),
         ));
     }
+    // The split depends on the seed alone, so a resumed run holds out the same identities.
     let mut rng = Rng::new(config.seed);
     let ids = data.iter().map(|d| d.0).max().map_or(0, |m| m + 1);
     let mut by_id: Vec<Vec<usize>> = vec![Vec::new(); ids];
@@ -375,22 +544,35 @@ pub fn train(
             train_ids.len()
         )));
     }
-    let size = config.net.size;
+    let mut adam = Adam::new(AdamConfig::new(config.learning_rate));
+    let mut done = 0;
+    if let Some(checkpoint) = resume {
+        adam.restore_from(checkpoint)?;
+        let meta = |key: &str| -> Result<u64> {
+            checkpoint
+                .meta(key)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| LearnError::Data(format!("the checkpoint lacks `{key}`")))
+        };
+        if crate::optim::has_state(checkpoint) {
+            done = usize::try_from(meta(EPOCH_KEY)?).unwrap_or(usize::MAX);
+            rng = Rng::new(meta(RNG_KEY)?);
+        }
+    }
+    let size = net.input_size();
+    let dim = net.embedding_dim();
     let planar: Vec<Vec<f32>> = data.iter().map(|(_, img)| to_planar(img, size)).collect();
     let device = cpu_autodiff();
-    let fresh_seed = rng.next_u64();
-    let mut net = match start {
-        // Parameters moved to the autodiff device, tracked for gradients again.
-        Some(net) => net.fork(&device).train(),
-        None => Encoder::init(&config.net, fresh_seed, &device)?,
-    };
-    let mut adam = Adam::new(AdamConfig::new(config.learning_rate));
     let p = config.identities.min(train_ids.len());
     let mut reports = Vec::new();
-    for epoch in 1..=config.epochs {
+    for epoch in done + 1..=config.epochs {
+        adam.config.lr = config.learning_rate
+            * config
+                .lr_decay
+                .powi(i32::try_from(epoch - 1).unwrap_or(i32::MAX));
         let started = Instant::now();
         let (mut loss_sum, mut losses, mut triplet_count, mut images) = (0.0, 0usize, 0usize, 0);
-        for _ in 0..config.steps_per_epoch {
+        for step in 1..=config.steps_per_epoch {
             let mut chosen = train_ids.to_vec();
             rng.shuffle(&mut chosen);
             let (mut batch, mut labels) = (Vec::new(), Vec::new());
@@ -407,36 +589,42 @@ pub fn train(
                 }
             }
             let refs: Vec<&[f32]> = batch.iter().map(Vec::as_slice).collect();
-            let emb = net.forward(stack(&refs, size, &device));
+            let emb = net.embed_batch(stack(&refs, size, &device));
             images += batch.len();
             let values = emb
                 .clone()
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| LearnError::Data(format!("reading embeddings: {e:?}")))?;
-            let dist = squared_distances(&values, config.net.dim)?;
+            let dist = squared_distances(&values, dim)?;
             let triplets = mine(config.mining, &dist, &labels, config.margin, &mut rng)?;
-            if triplets.is_empty() {
-                continue;
+            let mut batch_loss = None;
+            if !triplets.is_empty() {
+                triplet_count += triplets.len();
+                let loss = batch_triplet_loss(emb, &triplets, config.margin)?;
+                let value = loss
+                    .clone()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .ok()
+                    .and_then(|v| v.first().copied())
+                    .map_or(f64::NAN, f64::from);
+                loss_sum += value;
+                losses += 1;
+                batch_loss = Some(value);
+                let grads = loss.backward();
+                net = adam.step(net, &grads);
             }
-            triplet_count += triplets.len();
-            let loss = batch_triplet_loss(emb, &triplets, config.margin)?;
-            let value = loss
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .ok()
-                .and_then(|v| v.first().copied())
-                .unwrap_or(f32::NAN);
-            loss_sum += value as f64;
-            losses += 1;
-            let grads = loss.backward();
-            net = adam.step(net, &grads);
+            progress(Progress::Batch {
+                epoch,
+                step,
+                steps: config.steps_per_epoch,
+                loss: batch_loss,
+                images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            })?;
         }
-        adam.config.lr *= config.lr_decay;
         let seconds = started.elapsed().as_secs_f64();
-        let (validation_auc, validation_accuracy) =
-            validate(&net, &config.net, data, val_ids, &by_id)?;
+        let (validation_auc, validation_accuracy) = validate(&net, data, val_ids, &by_id)?;
         let report = EpochReport {
             epoch,
             loss: loss_sum / losses.max(1) as f64,
@@ -445,16 +633,22 @@ pub fn train(
             validation_auc,
             validation_accuracy,
         };
-        on_epoch(&report, &net)?;
+        let mut checkpoint = net.weights()?;
+        adam.save_into(&mut checkpoint)?;
+        checkpoint.set_meta(EPOCH_KEY, epoch.to_string());
+        checkpoint.set_meta(RNG_KEY, rng.state().to_string());
+        progress(Progress::Epoch {
+            report: &report,
+            checkpoint: &checkpoint,
+        })?;
         reports.push(report);
     }
     Ok((net, reports))
 }
 
 /// AUC and best accuracy over all pairs of the validation identities' images.
-fn validate(
-    net: &Encoder,
-    config: &EncoderConfig,
+fn validate<N: TripletNet>(
+    net: &N,
     data: &[(usize, Image)],
     val_ids: &[usize],
     by_id: &[Vec<usize>],
@@ -467,7 +661,7 @@ fn validate(
         .flat_map(|&id| by_id[id].iter().copied())
         .collect();
     let images: Vec<Image> = idx.iter().map(|&i| data[i].1.clone()).collect();
-    let emb = net.embed(config, &images)?;
+    let emb = embed_images(net, &images)?;
     let (mut d, mut same) = (Vec::new(), Vec::new());
     for i in 0..idx.len() {
         for j in i + 1..idx.len() {
@@ -485,14 +679,30 @@ fn validate(
     Ok((Some(crate::eval::auc(&points)), Some(acc)))
 }
 
-/// Saves an encoder as safetensors.
-pub fn save(net: &Encoder, config: &EncoderConfig, path: &Path) -> Result<()> {
-    Ok(net.to_weights(config)?.save(path)?)
+/// Saves a network's weights (without optimiser state) as safetensors.
+pub fn save<N: TripletNet>(net: &N, path: &Path) -> Result<()> {
+    Ok(net.weights()?.save(path)?)
+}
+
+/// Freezes all of dlib's network but its last `blocks` residual blocks and the final
+/// projection (fine-tuning on a CPU: no gradient is computed below the trained part).
+pub fn train_last_blocks(net: DlibResNet, blocks: usize) -> DlibResNet {
+    let first = net.num_blocks().saturating_sub(blocks);
+    crate::optim::set_trainable(net, |path| {
+        if path.starts_with("fc") {
+            return true;
+        }
+        path.strip_prefix("blocks.")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| i >= first)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use likeness_nn::device::cpu_autodiff;
 
     /// Identity k: a solid colour with a bright square at a k-dependent place, plus noise.
     fn synthetic(ids: usize, per: usize, seed: u64) -> Vec<(usize, Image)> {
@@ -516,6 +726,17 @@ mod tests {
         out
     }
 
+    fn fresh(config: &TrainConfig) -> Encoder {
+        Encoder::init(&config.net, config.seed, &cpu_autodiff()).unwrap()
+    }
+
+    fn epochs_only(p: Progress<'_>, seen: &mut usize) -> Result<()> {
+        if let Progress::Epoch { .. } = p {
+            *seen += 1;
+        }
+        Ok(())
+    }
+
     #[test]
     fn trains_saves_and_loads() {
         let data = synthetic(10, 4, 3);
@@ -527,42 +748,96 @@ mod tests {
             validation: 0.3,
             ..TrainConfig::default()
         };
-        let mut seen = 0;
-        let (net, reports) = train(&data, &config, None, |_, _| {
-            seen += 1;
+        let (mut epochs, mut batches) = (0, 0);
+        let (net, reports) = train(&data, &config, fresh(&config), None, |p| {
+            match p {
+                Progress::Batch { .. } => batches += 1,
+                Progress::Epoch { .. } => epochs += 1,
+            }
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, 2);
+        assert_eq!((epochs, batches), (2, 30));
         assert_eq!(reports.len(), 2);
         assert!(reports[1].validation_auc.unwrap() > 0.9, "{reports:?}");
         let path =
             std::env::temp_dir().join(format!("likeness-enc-{}.safetensors", std::process::id()));
-        save(&net, &config.net, &path).unwrap();
-        let (loaded, cfg) = Encoder::load(&WeightMap::load(&path).unwrap(), &cpu()).unwrap();
+        save(&net, &path).unwrap();
+        let weights = WeightMap::load(&path).unwrap();
+        let (loaded, cfg) = Encoder::load(&weights, &cpu()).unwrap();
         assert_eq!(cfg, config.net);
+        let any = AnyEncoder::load(&weights, &cpu()).unwrap();
+        assert!(!any.wants_face_chips());
         let imgs: Vec<Image> = data.iter().take(3).map(|d| d.1.clone()).collect();
-        let a = net.embed(&config.net, &imgs).unwrap();
-        let b = loaded.embed(&cfg, &imgs).unwrap();
-        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
-            assert!((x - y).abs() < 1e-5);
+        let a = net.embed(&imgs).unwrap();
+        let b = loaded.embed(&imgs).unwrap();
+        let c = any.embed(&imgs).unwrap();
+        for ((x, y), z) in a
+            .iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .zip(c.iter().flatten())
+        {
+            assert!((x - y).abs() < 1e-5 && (x - z).abs() < 1e-5);
         }
-        // Resuming from the saved weights continues training.
-        let short = TrainConfig {
-            epochs: 1,
-            ..config.clone()
-        };
-        let before = loaded.to_weights(&cfg).unwrap();
-        let (resumed, more) = train(&data, &short, Some(loaded), |_, _| Ok(())).unwrap();
-        assert!(more[0].validation_auc.unwrap() > 0.9);
-        let after = resumed.to_weights(&cfg).unwrap();
-        let w0 = &before.get("out.weight").unwrap().data;
-        let w1 = &after.get("out.weight").unwrap().data;
-        assert!(
-            w0.iter().zip(w1).any(|(a, b)| a != b),
-            "resumed training moved the weights"
-        );
         std::fs::remove_file(&path).unwrap();
+        // A map that is neither kind of encoder is refused, saying why.
+        let err = AnyEncoder::load(&WeightMap::new(), &cpu()).unwrap_err();
+        assert!(err.to_string().contains("not an encoder"), "{err}");
+    }
+
+    #[test]
+    fn resuming_continues_exactly() {
+        let data = synthetic(8, 4, 5);
+        let two = TrainConfig {
+            epochs: 2,
+            steps_per_epoch: 6,
+            identities: 3,
+            per_identity: 3,
+            validation: 0.25,
+            ..TrainConfig::default()
+        };
+        let mut seen = 0;
+        let (straight, _) = train(&data, &two, fresh(&two), None, |p| {
+            epochs_only(p, &mut seen)
+        })
+        .unwrap();
+        // One epoch, keeping its checkpoint; then the checkpoint resumed to two epochs.
+        let one = TrainConfig {
+            epochs: 1,
+            ..two.clone()
+        };
+        let mut checkpoint = None;
+        train(&data, &one, fresh(&one), None, |p| {
+            if let Progress::Epoch { checkpoint: c, .. } = p {
+                checkpoint = Some(c.clone());
+            }
+            Ok(())
+        })
+        .unwrap();
+        let checkpoint = checkpoint.unwrap();
+        // Through the file format, as the command does it.
+        let bytes = checkpoint.to_safetensors().unwrap();
+        let checkpoint = WeightMap::from_safetensors(&bytes).unwrap();
+        let (net, _) = Encoder::load(&checkpoint, &cpu_autodiff()).unwrap();
+        let (resumed, reports) = train(&data, &two, net, Some(&checkpoint), |_| Ok(())).unwrap();
+        assert_eq!(reports.len(), 1, "only the second epoch is left");
+        assert_eq!(reports[0].epoch, 2);
+        let a = straight.to_weights().unwrap();
+        let b = resumed.to_weights().unwrap();
+        let mut largest = 0f32;
+        for (name, t) in a.iter() {
+            for (x, y) in t.data.iter().zip(&b.get(name).unwrap().data) {
+                largest = largest.max((x - y).abs());
+            }
+        }
+        assert!(largest <= 1e-6, "largest difference {largest}");
+        // Without the optimiser state (weights only), the second epoch goes elsewhere.
+        let bare = resumed.to_weights().unwrap();
+        let (net, _) = Encoder::load(&bare, &cpu_autodiff()).unwrap();
+        assert!(!crate::optim::has_state(&bare));
+        let (_, more) = train(&data, &two, net, Some(&bare), |_| Ok(())).unwrap();
+        assert_eq!(more.len(), 2, "a plain network starts at epoch 1");
     }
 
     #[test]
@@ -570,7 +845,8 @@ mod tests {
         // Identity 1 has one image: it cannot form positives, leaving one usable identity.
         let mut data = synthetic(1, 3, 1);
         data.push((1, data[0].1.clone()));
-        let err = train(&data, &TrainConfig::default(), None, |_, _| Ok(()))
+        let config = TrainConfig::default();
+        let err = train(&data, &config, fresh(&config), None, |_| Ok(()))
             .err()
             .unwrap();
         assert!(err.to_string().contains("at least 2"), "{err}");

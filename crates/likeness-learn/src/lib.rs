@@ -17,6 +17,7 @@ pub mod encoder;
 pub mod error;
 pub mod eval;
 pub mod head;
+pub mod optim;
 pub mod pairs;
 pub mod rng;
 pub mod triplet;

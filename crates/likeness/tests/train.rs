@@ -91,22 +91,42 @@ fn train_encoder_on_identity_folders() {
         .arg(dir.join("enc2.safetensors"))
         .args([
             "--epochs",
-            "1",
+            "3",
             "--steps",
-            "2",
+            "3",
             "--identities",
             "3",
             "--per-identity",
             "2",
+            "--json",
         ])
         .arg("--resume")
         .arg(&out)
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    // The checkpoint says two epochs are done: only the third is left.
     assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
+        stderr.contains("epoch 3/3") && !stderr.contains("epoch 2/3"),
+        "{stderr}"
     );
+    let reports: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 1);
+    assert_eq!(reports[0]["epoch"], 3);
+    assert!(reports[0]["images_per_second"].as_f64().unwrap() > 0.0);
+    // Resuming with the other network is refused, naming the right flag.
+    let wrong = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["train", "encoder", "--init", "dlib", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("enc3.safetensors"))
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success());
+    assert!(stderr.contains("--init small"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

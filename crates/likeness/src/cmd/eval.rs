@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use likeness_learn::encoder::{Encoder, EncoderConfig};
+use likeness_learn::encoder::AnyEncoder;
 use likeness_learn::eval::{self, Evaluation, LFW_FOLDS};
 use likeness_learn::pairs::{self, EmbeddingMap, Pair};
 use likeness_nn::image::Image;
@@ -157,24 +157,31 @@ enum Embedder {
     /// Faces pipeline: the most confident face's dlib embedding.
     Faces(Box<likeness_face::faces::Faces>),
     /// A trained small encoder on the whole image.
-    Encoder(Encoder, EncoderConfig),
+    Small(AnyEncoder),
+    /// A fine-tuned dlib network on the most confident face's aligned chip.
+    Tuned(Box<likeness_face::faces::Faces>, AnyEncoder),
 }
 
 impl Embedder {
     fn load(encoder: Option<&Path>) -> anyhow::Result<Self> {
+        let faces = || -> anyhow::Result<Box<likeness_face::faces::Faces>> {
+            let cache = likeness_models::Cache::from_env()?;
+            let faces = likeness_face::faces::Faces::load(&cache)
+                .context("loading the faces pipeline (run `likeness models fetch` first)")?;
+            Ok(Box::new(faces))
+        };
         Ok(match encoder {
             Some(path) => {
                 let weights = WeightMap::load(path)?;
-                let (net, config) = Encoder::load(&weights, &likeness_nn::device::cpu())
+                let net = AnyEncoder::load(&weights, &likeness_nn::device::cpu())
                     .with_context(|| format!("loading the encoder {}", path.display()))?;
-                Embedder::Encoder(net, config)
+                if net.wants_face_chips() {
+                    Embedder::Tuned(faces()?, net)
+                } else {
+                    Embedder::Small(net)
+                }
             }
-            None => {
-                let cache = likeness_models::Cache::from_env()?;
-                let faces = likeness_face::faces::Faces::load(&cache)
-                    .context("loading the faces pipeline (run `likeness models fetch` first)")?;
-                Embedder::Faces(Box::new(faces))
-            }
+            None => Embedder::Faces(faces()?),
         })
     }
 
@@ -185,10 +192,15 @@ impl Embedder {
                 .into_iter()
                 .next()
                 .map(|f| f.embedding.0),
-            Embedder::Encoder(net, config) => net
-                .embed(config, std::slice::from_ref(image))?
-                .into_iter()
-                .next(),
+            Embedder::Small(net) => net.embed(std::slice::from_ref(image))?.into_iter().next(),
+            Embedder::Tuned(faces, net) => {
+                let Some(detection) = faces.detect(image)?.into_iter().next() else {
+                    return Ok(None);
+                };
+                let landmarks = faces.landmarks(image, &detection)?;
+                let chip = faces.chip(image, &landmarks)?.image;
+                net.embed(std::slice::from_ref(&chip))?.into_iter().next()
+            }
         })
     }
 }

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use likeness_learn::digits::{Digits, OneShotConfig, one_shot};
-use likeness_learn::encoder::{self, Encoder, TrainConfig};
+use likeness_learn::encoder::{self, AnyEncoder, Encoder, Progress, TrainConfig};
 use likeness_learn::eval::LFW_FOLDS;
 use likeness_learn::head::{Feature, VerifierHead};
 use likeness_learn::pairs;
@@ -26,8 +27,10 @@ pub enum TrainCommand {
     /// each; compared with raw-pixel nearest neighbour and the untrained network on the
     /// same random examples.
     Digits(DigitsArgs),
-    /// Train a small embedding network from scratch with the triplet loss on a folder of
-    /// identities (one sub-folder per identity, several images each), saved as safetensors.
+    /// Train an embedding network with the triplet loss on a folder of identities (one
+    /// sub-folder per identity, several images each): a small ConvNet from scratch, or dlib's
+    /// face network fine-tuned (`--init dlib`); saved as safetensors that `eval` and `train
+    /// verifier` load with `--encoder`.
     Encoder(EncoderArgs),
 }
 
@@ -40,12 +43,22 @@ pub struct EncoderArgs {
     #[arg(long, short, value_name = "FILE.safetensors")]
     pub out: PathBuf,
     /// Detect and align faces with the faces pipeline (an image without a face is used as
-    /// it is).
+    /// it is). Implied by `--init dlib`.
     #[arg(long)]
     pub faces: bool,
-    /// Continue from an encoder written by this command.
+    /// The network: `small` (a ConvNet trained from scratch) or `dlib` (dlib's face network
+    /// from the model cache, fine-tuned on 150 px aligned face chips).
+    #[arg(long, value_enum, default_value_t = Init::Small)]
+    pub init: Init,
+    /// With `--init dlib`: train only the last N residual blocks and the final projection
+    /// (the rest frozen: much faster on a CPU). Default: every layer.
+    #[arg(long, value_name = "N")]
+    pub train_last: Option<usize>,
+    /// Continue from a checkpoint written by this command (weights, the optimiser's moments,
+    /// the epoch count and the random stream): the run goes on as if it had not stopped.
     #[arg(long, value_name = "FILE.safetensors")]
     pub resume: Option<PathBuf>,
+    /// Epochs in all (a resumed run continues the count).
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     pub epochs: usize,
     #[arg(long, default_value_t = TrainConfig::default().steps_per_epoch)]
@@ -71,6 +84,16 @@ pub struct EncoderArgs {
     pub no_augment: bool,
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
+    /// Print the epochs' reports as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where `train encoder` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Init {
+    Small,
+    Dlib,
 }
 
 #[derive(Debug, Args)]
@@ -253,7 +276,7 @@ type Identities = (Vec<(usize, Image)>, Vec<String>);
 
 /// The identity folders' images, as (identity, image), with the identities' names.
 fn read_identities(args: &EncoderArgs) -> anyhow::Result<Identities> {
-    let faces = if args.faces {
+    let faces = if args.faces || args.init == Init::Dlib {
         let cache = likeness_models::Cache::from_env()?;
         Some(
             likeness_face::faces::Faces::load(&cache)
@@ -315,7 +338,7 @@ fn read_identities(args: &EncoderArgs) -> anyhow::Result<Identities> {
          out{})",
         names.len(),
         data.len(),
-        if args.faces {
+        if faces.is_some() {
             format!(", {aligned} aligned faces")
         } else {
             String::new()
@@ -334,8 +357,10 @@ fn first_chip(faces: &likeness_face::faces::Faces, image: &Image) -> anyhow::Res
 }
 
 fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
-    let (data, _names) = read_identities(&args)?;
-    let mut config = TrainConfig {
+    if args.train_last.is_some() && args.init != Init::Dlib {
+        bail!("--train-last applies to --init dlib");
+    }
+    let config = TrainConfig {
         epochs: args.epochs,
         steps_per_epoch: args.steps,
         identities: args.identities,
@@ -348,37 +373,118 @@ fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    let start = match &args.resume {
+    let device = likeness_nn::device::cpu_autodiff();
+    // The starting network: a checkpoint, dlib's cached network, or fresh weights.
+    let (start, checkpoint) = match &args.resume {
         Some(path) => {
             let weights = WeightMap::load(path)?;
-            let (net, net_config) = Encoder::load(&weights, &likeness_nn::device::cpu())
+            let net = AnyEncoder::load(&weights, &device)
                 .with_context(|| format!("loading {}", path.display()))?;
-            config.net = net_config;
+            let wanted = if net.wants_face_chips() {
+                Init::Dlib
+            } else {
+                Init::Small
+            };
+            if wanted != args.init {
+                bail!(
+                    "{} holds the {wanted:?} network: give --init {}",
+                    path.display(),
+                    format!("{wanted:?}").to_lowercase()
+                );
+            }
             eprintln!("resuming from {}", path.display());
-            Some(net)
+            (net, Some(weights))
         }
-        None => None,
+        None => match args.init {
+            Init::Small => (
+                AnyEncoder::Small(Encoder::init(&config.net, args.seed, &device)?),
+                None,
+            ),
+            Init::Dlib => {
+                let cache = likeness_models::Cache::from_env()?;
+                let path = cache
+                    .model_path("dlib_resnet")
+                    .map_err(|e| anyhow::anyhow!("{e} (run `likeness models fetch`)"))?;
+                let weights = WeightMap::load(&path)?;
+                (AnyEncoder::load(&weights, &device)?, None)
+            }
+        },
     };
-    let net_config = config.net;
-    let out = args.out.clone();
+    let (data, _names) = read_identities(&args)?;
     let started = std::time::Instant::now();
-    let (_, reports) = encoder::train(&data, &config, start, |r, net| {
-        let validation = match (r.validation_auc, r.validation_accuracy) {
-            (Some(auc), Some(acc)) => format!("validation AUC {auc:.4}, accuracy {acc:.4}"),
-            _ => "no validation identities".to_string(),
-        };
-        eprintln!(
-            "epoch {}/{}: loss {:.4}, {:.1} triplets/step, {:.0} images/s, {validation}",
-            r.epoch, config.epochs, r.loss, r.triplets_per_step, r.images_per_second
+    let reports = match start {
+        AnyEncoder::Small(net) => run_training(&data, &config, net, checkpoint.as_ref(), &args)?,
+        AnyEncoder::Dlib(net) => {
+            let net = match args.train_last {
+                Some(n) => encoder::train_last_blocks(*net, n),
+                None => *net,
+            };
+            run_training(&data, &config, net, checkpoint.as_ref(), &args)?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        println!(
+            "trained {} epochs in {:.1} s; encoder written to {}",
+            reports.len(),
+            started.elapsed().as_secs_f64(),
+            args.out.display()
         );
-        // The checkpoint: the latest weights, every epoch.
-        encoder::save(net, &net_config, &out)
-    })?;
-    println!(
-        "trained {} epochs in {:.1} s; encoder written to {}",
-        reports.len(),
-        started.elapsed().as_secs_f64(),
-        args.out.display()
-    );
+    }
     Ok(())
+}
+
+/// The training loop with a progress bar on stderr and a checkpoint after every epoch.
+fn run_training<N: encoder::TripletNet>(
+    data: &[(usize, Image)],
+    config: &TrainConfig,
+    net: N,
+    checkpoint: Option<&WeightMap>,
+    args: &EncoderArgs,
+) -> anyhow::Result<Vec<encoder::EpochReport>> {
+    let total = (config.epochs * config.steps_per_epoch) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} batches  ETA {eta}  {msg}")
+            .context("progress bar template")?,
+    );
+    let (_, reports) = encoder::train(data, config, net, checkpoint, |p| {
+        match p {
+            Progress::Batch {
+                epoch,
+                step,
+                steps,
+                loss,
+                images_per_second,
+            } => {
+                bar.set_position(((epoch - 1) * steps + step) as u64);
+                let loss = loss.map_or("-".to_string(), |l| format!("{l:.4}"));
+                bar.set_message(format!(
+                    "epoch {epoch}  loss {loss}  {images_per_second:.1} images/s"
+                ));
+            }
+            Progress::Epoch { report, checkpoint } => {
+                let r = report;
+                let validation = match (r.validation_auc, r.validation_accuracy) {
+                    (Some(auc), Some(acc)) => {
+                        format!("validation AUC {auc:.4}, accuracy {acc:.4}")
+                    }
+                    _ => "no validation identities".to_string(),
+                };
+                bar.suspend(|| {
+                    eprintln!(
+                        "epoch {}/{}: loss {:.4}, {:.1} triplets/step, {:.1} images/s, \
+                         {validation}",
+                        r.epoch, config.epochs, r.loss, r.triplets_per_step, r.images_per_second
+                    )
+                });
+                // The checkpoint: the latest weights and optimiser state, every epoch.
+                checkpoint.save(&args.out)?;
+            }
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(reports)
 }
