@@ -167,8 +167,9 @@ pub(crate) struct Conv3x3 {
     bias: Vec<f32>,
     /// Nine `[C_out × C_in]` matrices, tap (kh, kw) at 3·kh + kw.
     forward: Vec<f32>,
-    /// `[C_out × 9·C_in]`, column 9-major (tap · C_in + channel), for the gathered product.
-    gathered: Vec<f32>,
+    /// `[C_out × 9·C_in]`, column 9-major (tap · C_in + channel), for the gathered product
+    /// (only below [`GATHER_BELOW_CHANNELS`] input channels).
+    gathered: Option<Vec<f32>>,
     /// Nine `[C_in × C_out]` matrices: the transposes, tap (kh, kw) stored at the mirrored tap
     /// (2 − kh, 2 − kw) so that the input gradient is a convolution with the same shifts.
     backward: Vec<f32>,
@@ -185,14 +186,17 @@ impl Conv3x3 {
             )));
         }
         let mut forward = vec![0f32; weight.len()];
-        let mut gathered = vec![0f32; weight.len()];
+        let gather = c_in < GATHER_BELOW_CHANNELS;
+        let mut gathered = vec![0f32; if gather { weight.len() } else { 0 }];
         let mut backward = vec![0f32; weight.len()];
         for co in 0..c_out {
             for ci in 0..c_in {
                 for t in 0..9 {
                     let w = weight[(co * c_in + ci) * 9 + t];
                     forward[(t * c_out + co) * c_in + ci] = w;
-                    gathered[co * 9 * c_in + t * c_in + ci] = w;
+                    if gather {
+                        gathered[co * 9 * c_in + t * c_in + ci] = w;
+                    }
                     backward[((8 - t) * c_in + ci) * c_out + co] = w;
                 }
             }
@@ -202,15 +206,20 @@ impl Conv3x3 {
             c_out,
             bias,
             forward,
-            gathered,
+            gathered: gather.then_some(gathered),
             backward,
         })
     }
 
     fn forward(&self, x: &Plane, buffers: &Buffers) -> Plane {
         let mut y = Plane::uninit(buffers, self.c_out, x.height, x.width);
-        let gathered = (self.c_in < GATHER_BELOW_CHANNELS).then_some(self.gathered.as_slice());
-        conv_tiles(&mut y, x, &self.forward, gathered, Some(&self.bias));
+        conv_tiles(
+            &mut y,
+            x,
+            &self.forward,
+            self.gathered.as_deref(),
+            Some(&self.bias),
+        );
         y.clear_borders();
         y
     }
