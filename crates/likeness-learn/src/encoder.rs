@@ -560,7 +560,6 @@ pub fn train<N: TripletNet>(
         }
     }
     let size = net.input_size();
-    let dim = net.embedding_dim();
     let planar: Vec<Vec<f32>> = data.iter().map(|(_, img)| to_planar(img, size)).collect();
     let device = cpu_autodiff();
     let p = config.identities.min(train_ids.len());
@@ -589,32 +588,16 @@ pub fn train<N: TripletNet>(
                 }
             }
             let refs: Vec<&[f32]> = batch.iter().map(Vec::as_slice).collect();
-            let emb = net.embed_batch(stack(&refs, size, &device));
+            let x = stack(&refs, size, &device);
             images += batch.len();
-            let values = emb
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| LearnError::Data(format!("reading embeddings: {e:?}")))?;
-            let dist = squared_distances(&values, dim)?;
-            let triplets = mine(config.mining, &dist, &labels, config.margin, &mut rng)?;
-            let mut batch_loss = None;
-            if !triplets.is_empty() {
-                triplet_count += triplets.len();
-                let loss = batch_triplet_loss(emb, &triplets, config.margin)?;
-                let value = loss
-                    .clone()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .ok()
-                    .and_then(|v| v.first().copied())
-                    .map_or(f64::NAN, f64::from);
-                loss_sum += value;
+            let (stepped, outcome) = triplet_step(net, &mut adam, x, &labels, config, &mut rng)?;
+            net = stepped;
+            let batch_loss = outcome.map(|(loss, count)| {
+                triplet_count += count;
+                loss_sum += loss;
                 losses += 1;
-                batch_loss = Some(value);
-                let grads = loss.backward();
-                net = adam.step(net, &grads);
-            }
+                loss
+            });
             progress(Progress::Batch {
                 epoch,
                 step,
@@ -644,6 +627,48 @@ pub fn train<N: TripletNet>(
         reports.push(report);
     }
     Ok((net, reports))
+}
+
+/// One step of the triplet loop on a batch `x` (planar, on the autodiff device) with
+/// identity `labels`: embed, mine, and if any triplet was mined, the loss, its gradient and
+/// an Adam update. Returns the network and, when there were triplets, the loss before the
+/// update and how many triplets it averaged.
+pub fn triplet_step<N: TripletNet>(
+    net: N,
+    adam: &mut Adam,
+    x: Tensor<4>,
+    labels: &[usize],
+    config: &TrainConfig,
+    rng: &mut Rng,
+) -> Result<(N, Option<(f64, usize)>)> {
+    let emb = net.embed_batch(x);
+    let values = emb
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| LearnError::Data(format!("reading embeddings: {e:?}")))?;
+    let dist = squared_distances(&values, net.embedding_dim())?;
+    let triplets = mine(config.mining, &dist, labels, config.margin, rng)?;
+    if triplets.is_empty() {
+        return Ok((net, None));
+    }
+    let loss = batch_triplet_loss(emb, &triplets, config.margin)?;
+    let value = loss
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .map_or(f64::NAN, f64::from);
+    let grads = loss.backward();
+    Ok((adam.step(net, &grads), Some((value, triplets.len()))))
+}
+
+/// Planar RGB in [0, 1] of `images` resized to `size`, as one `[n, 3, size, size]` batch.
+pub fn image_batch(images: &[Image], size: usize, device: &Device) -> Tensor<4> {
+    let pixels: Vec<Vec<f32>> = images.iter().map(|i| to_planar(i, size)).collect();
+    let refs: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
+    stack(&refs, size, device)
 }
 
 /// AUC and best accuracy over all pairs of the validation identities' images.

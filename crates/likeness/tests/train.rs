@@ -1,5 +1,6 @@
 //! `likeness train encoder` end to end on a small folder of synthetic identities.
 
+use std::path::Path;
 use std::process::Command;
 
 use likeness_nn::image::Image;
@@ -128,5 +129,152 @@ fn train_encoder_on_identity_folders() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(!wrong.status.success());
     assert!(stderr.contains("--init small"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A horizontal mirror image (the second "photo" of an identity in the fine-tuning test).
+fn mirrored(image: &Image) -> Image {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let mut px = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in (0..w).rev() {
+            px.extend_from_slice(&image.pixels[(y * w + x) * 3..(y * w + x) * 3 + 3]);
+        }
+    }
+    Image::from_rgb(image.width, image.height, px).unwrap()
+}
+
+/// dlib's network fine-tuned on real faces (the cache's sample photos): one step lowers the
+/// triplet loss of its batch and leaves the frozen blocks alone; the saved network loads as an
+/// encoder; and the command does the same end to end, its output read back by `eval`.
+#[test]
+fn fine_tunes_dlibs_network() {
+    use likeness_face::faces::Faces;
+    use likeness_learn::encoder::{self, AnyEncoder, TrainConfig, TripletNet};
+    use likeness_learn::optim::Adam;
+    use likeness_learn::rng::Rng;
+    use likeness_learn::triplet::Mining;
+    use likeness_nn::device::{cpu, cpu_autodiff};
+    use likeness_nn::nets::dlib_resnet::DlibResNet;
+    use likeness_nn::optim::AdamConfig;
+    use likeness_nn::testdata::cache_file;
+    use likeness_nn::weights::WeightMap;
+
+    let cache = likeness_models::Cache::from_env().unwrap();
+    if let Err(e) = cache.require(Faces::MODELS) {
+        panic!("{e}");
+    }
+    let faces = Faces::load(&cache).unwrap();
+    // Four people: two from t1.jpg, the astronaut, Tom Hanks; each as the chip and its mirror.
+    let mut people = Vec::new();
+    for (name, take) in [
+        ("t1.jpg", 2),
+        ("astronaut.png", 1),
+        ("Tom_Hanks_54745.png", 1),
+    ] {
+        let image = Image::open(&cache_file(&format!("samples/{name}"))).unwrap();
+        for d in faces.detect(&image).unwrap().into_iter().take(take) {
+            let landmarks = faces.landmarks(&image, &d).unwrap();
+            people.push(faces.chip(&image, &landmarks).unwrap().image);
+        }
+    }
+    assert_eq!(people.len(), 4, "faces found in the samples");
+    let (mut chips, mut labels) = (Vec::new(), Vec::new());
+    for (id, chip) in people.iter().enumerate() {
+        chips.extend([chip.clone(), mirrored(chip)]);
+        labels.extend([id, id]);
+    }
+
+    let weights = WeightMap::load(&cache_file("models/dlib_resnet.safetensors")).unwrap();
+    let net = DlibResNet::load(&weights, &cpu_autodiff()).unwrap();
+    let net = encoder::train_last_blocks(net, 2);
+    let config = TrainConfig {
+        mining: Mining::Hardest,
+        // dlib already separates these faces by more than the default margin: a wide one
+        // leaves a loss to lower.
+        margin: 1.0,
+        learning_rate: 1e-4,
+        ..TrainConfig::default()
+    };
+    let mut adam = Adam::new(AdamConfig::new(config.learning_rate));
+    let mut rng = Rng::new(1);
+    let x = encoder::image_batch(&chips, net.input_size(), &cpu_autodiff());
+    let (net, first) =
+        encoder::triplet_step(net, &mut adam, x.clone(), &labels, &config, &mut rng).unwrap();
+    // The next step's loss (its hardest triplets, before its update) is the loss after one.
+    let (net, second) =
+        encoder::triplet_step(net, &mut adam, x, &labels, &config, &mut rng).unwrap();
+    let (first, second) = (first.unwrap().0, second.unwrap().0);
+    assert!(second < first, "one step: loss {first} -> {second}");
+    let tuned = net.to_weights().unwrap();
+    let same = |name: &str| tuned.get(name).unwrap().data == weights.get(name).unwrap().data;
+    assert!(
+        same("conv1.weight") && same("blocks.11.conv2.weight"),
+        "frozen"
+    );
+    assert!(
+        !same("blocks.12.conv1.weight") && !same("fc.weight"),
+        "trained"
+    );
+
+    // Saved, it loads as an encoder that embeds chips as the trained network does.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("train-fine-tune");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tuned.safetensors");
+    encoder::save(&net, &path).unwrap();
+    let loaded = AnyEncoder::load(&WeightMap::load(&path).unwrap(), &cpu()).unwrap();
+    assert!(loaded.wants_face_chips());
+    let a = loaded.embed(&chips[..2]).unwrap();
+    let b = encoder::embed_images(&net, &chips[..2]).unwrap();
+    assert_eq!(a[0].len(), 128);
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!((x - y).abs() < 1e-5);
+    }
+
+    // The command: identity folders of chips, one step, the last block only.
+    let data = dir.join("ids");
+    for (id, pair) in chips.chunks(2).enumerate() {
+        let folder = data.join(format!("person{id}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for (n, chip) in pair.iter().enumerate() {
+            chip.save_png(&folder.join(format!("{n}.png"))).unwrap();
+        }
+    }
+    let out = dir.join("cli.safetensors");
+    let run = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["train", "encoder", "--init", "dlib", "--train-last", "1"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .args(["--epochs", "1", "--steps", "1", "--identities", "2"])
+        .args(["--per-identity", "2", "--validation", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("epoch 1/1"), "{stderr}");
+    let pairs = dir.join("pairs.csv");
+    std::fs::write(
+        &pairs,
+        "person0/0.png,person0/1.png,1\nperson0/0.png,person1/0.png,0\n\
+         person2/0.png,person2/1.png,1\nperson2/1.png,person3/0.png,0\n",
+    )
+    .unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["eval", "--pairs"])
+        .arg(&pairs)
+        .arg("--images")
+        .arg(&data)
+        .arg("--encoder")
+        .arg(&out)
+        .args(["--folds", "2", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(eval.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(v["pairs"], 4, "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
