@@ -25,11 +25,12 @@ pub enum FaceError {
     #[error("embeddings of different lengths ({0} and {1}) cannot be compared")]
     Dimension(usize, usize),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Shown in the message and deliberately not a `source()`: an error chain (anyhow's
+        /// `{:#}`) would print it twice.
+        cause: std::io::Error,
     },
     /// The gallery file is not a gallery, or is damaged.
     #[error("gallery {path} is unreadable: {message}")]
@@ -64,7 +65,7 @@ impl FaceError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         FaceError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

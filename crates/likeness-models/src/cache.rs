@@ -473,10 +473,10 @@ impl PackageRun<'_> {
         let weights = import(model, bytes, &raw_path)?;
         let encoded = weights
             .to_safetensors()
-            .map_err(|source| ModelsError::Import {
+            .map_err(|cause| ModelsError::Import {
                 model: model.name,
                 path: raw_path.clone(),
-                source,
+                cause,
             })?;
         self.store(item, &encoded)
     }

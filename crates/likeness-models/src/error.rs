@@ -15,11 +15,12 @@ pub const FETCH_HINT: &str =
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Shown in the message and deliberately not a `source()`: an error chain (anyhow's
+        /// `{:#}`) would print it twice.
+        cause: std::io::Error,
     },
     /// An archive's SHA-256 is not the pinned one; the file has been deleted.
     #[error(
@@ -69,12 +70,12 @@ pub enum ModelsError {
     #[error("{archive} has no regular file `{member}`")]
     MemberMissing { archive: String, member: String },
     /// An importer rejected a raw model file.
-    #[error("importing {model} from {path}: {source}")]
+    #[error("importing {model} from {path}: {cause}")]
     Import {
         model: &'static str,
         path: PathBuf,
-        #[source]
-        source: NnError,
+        /// Shown in the message, not a `source()` (see [`ModelsError::Io`]).
+        cause: NnError,
     },
     /// `manifest.json` is unreadable.
     #[error("{path}: corrupt manifest: {message}")]
@@ -103,7 +104,7 @@ impl ModelsError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ModelsError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

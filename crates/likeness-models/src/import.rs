@@ -20,9 +20,9 @@ pub fn import(model: &Model, bytes: &[u8], path: &Path) -> Result<WeightMap> {
         Importer::BlazeFaceFront => blazeface_from_onnx(bytes, BlazeFaceVariant::Front),
         Importer::BlazeFaceBack => blazeface_from_onnx(bytes, BlazeFaceVariant::Back),
     };
-    imported.map_err(|source| ModelsError::Import {
+    imported.map_err(|cause| ModelsError::Import {
         model: model.name,
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }

@@ -9,11 +9,12 @@ pub type Result<T, E = NnError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum NnError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Shown in the message and deliberately not a `source()`: an error chain (anyhow's
+        /// `{:#}`) would print it twice.
+        cause: std::io::Error,
     },
     /// A weight file is corrupt, truncated or not the format expected, at a byte offset.
     #[error("{format} data is malformed at byte {offset}: {message}")]
@@ -54,7 +55,7 @@ impl NnError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         NnError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -161,8 +161,7 @@ fn parse_layers(spec: &str, default_each: Option<f64>) -> anyhow::Result<Vec<(Vg
 }
 
 fn open_image(path: &Path) -> anyhow::Result<Image> {
-    // The image error already names the path and its cause: one line, not a chain.
-    Image::open(path).map_err(|e| anyhow::anyhow!("cannot use it as an image: {e}"))
+    Image::open(path).context("cannot use it as an image")
 }
 
 /// Runs `likeness style`.
