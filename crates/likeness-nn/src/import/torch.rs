@@ -111,7 +111,7 @@ fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<f32>>)> {
     let (pickle, pickle_at) = read_entry(&mut archive, &pkl)?;
     let mut storages: BTreeMap<String, Rc<Storage>> = BTreeMap::new();
     let (root, _) = unpickle(&pickle, pickle_at, &mut |pid, at| {
-        let s = zip_storage(pid, at)?;
+        let s = persistent_storage(pid, at, Container::Zip)?;
         Ok(Value::Storage(
             storages
                 .entry(s.key.clone())
@@ -158,36 +158,6 @@ fn read_entry(
     Ok((out, at))
 }
 
-fn zip_storage(pid: Value, at: u64) -> Result<Storage> {
-    let bad = || {
-        NnError::malformed(
-            FORMAT,
-            at,
-            "persistent id is not (\"storage\", type, key, location, numel)",
-        )
-    };
-    let Value::Tuple(t) = pid else {
-        return Err(bad());
-    };
-    match &t[..] {
-        [
-            Value::Str(tag),
-            Value::Global(ty),
-            key,
-            _,
-            Value::Int(numel),
-            ..,
-        ] if tag == "storage" => Ok(Storage {
-            key: key_string(key).ok_or_else(bad)?,
-            dtype: Dtype::of_storage(ty)
-                .ok_or_else(|| NnError::Mismatch(format!("unsupported storage type `{ty}`")))?,
-            numel: usize::try_from(*numel).map_err(|_| bad())?,
-            view_offset: 0,
-        }),
-        _ => Err(bad()),
-    }
-}
-
 fn read_legacy(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<f32>>)> {
     let no_persistent = &mut |_: Value, at: u64| -> Result<Value> {
         Err(NnError::malformed(FORMAT, at, "unexpected persistent id"))
@@ -220,7 +190,7 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<f32>>)> {
     pos += used;
     let mut storages: BTreeMap<String, Rc<Storage>> = BTreeMap::new();
     let (root, used) = unpickle(&bytes[pos..], pos as u64, &mut |pid, at| {
-        let s = legacy_storage(pid, at)?;
+        let s = persistent_storage(pid, at, Container::Legacy)?;
         let root = storages
             .entry(s.key.clone())
             .or_insert_with(|| {
@@ -299,50 +269,61 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<f32>>)> {
     Ok((root, data))
 }
 
-fn legacy_storage(pid: Value, at: u64) -> Result<Storage> {
+/// The container a persistent id comes from: legacy ids have a sixth element, the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Zip,
+    Legacy,
+}
+
+/// The storage a persistent id `("storage", type, key, location, numel)` names; legacy ids end
+/// with a view, `None` or `(view key, offset into the root storage, view size)`.
+fn persistent_storage(pid: Value, at: u64, container: Container) -> Result<Storage> {
     let bad = || {
+        let view = match container {
+            Container::Zip => "",
+            Container::Legacy => ", view",
+        };
         NnError::malformed(
             FORMAT,
             at,
-            "persistent id is not (\"storage\", type, key, location, numel, view)",
+            format!("persistent id is not (\"storage\", type, key, location, numel{view})"),
         )
     };
     let Value::Tuple(t) = pid else {
         return Err(bad());
     };
-    match &t[..] {
+    let (ty, key, numel, rest) = match &t[..] {
         [
             Value::Str(tag),
             Value::Global(ty),
             key,
             _,
             Value::Int(numel),
-            view,
-        ] if tag == "storage" => {
-            let view_offset = match view {
-                Value::None => 0,
-                // (view key, offset into the root storage, view size)
-                Value::Tuple(v) => match &v[..] {
-                    [_, Value::Int(off), Value::Int(_)] => {
-                        usize::try_from(*off).map_err(|_| bad())?
-                    }
-                    _ => return Err(bad()),
-                },
-                _ => return Err(bad()),
-            };
-            Ok(Storage {
-                key: key_string(key).ok_or_else(bad)?,
-                dtype: Dtype::of_storage(ty)
-                    .ok_or_else(|| NnError::Mismatch(format!("unsupported storage type `{ty}`")))?,
-                numel: usize::try_from(*numel).map_err(|_| bad())?,
-                view_offset,
-            })
+            rest @ ..,
+        ] if tag == "storage" => (ty, key, numel, rest),
+        [Value::Str(tag), ..] if tag == "module" => {
+            return Err(NnError::Mismatch(
+                "this checkpoint pickles a whole nn.Module; save its state_dict() instead".into(),
+            ));
         }
-        [Value::Str(tag), ..] if tag == "module" => Err(NnError::Mismatch(
-            "this checkpoint pickles a whole nn.Module; save its state_dict() instead".into(),
-        )),
-        _ => Err(bad()),
-    }
+        _ => return Err(bad()),
+    };
+    let view_offset = match (container, rest) {
+        (Container::Zip, _) | (Container::Legacy, [Value::None]) => 0,
+        (Container::Legacy, [Value::Tuple(v)]) => match &v[..] {
+            [_, Value::Int(off), Value::Int(_)] => usize::try_from(*off).map_err(|_| bad())?,
+            _ => return Err(bad()),
+        },
+        (Container::Legacy, _) => return Err(bad()),
+    };
+    Ok(Storage {
+        key: key_string(key).ok_or_else(bad)?,
+        dtype: Dtype::of_storage(ty)
+            .ok_or_else(|| NnError::Mismatch(format!("unsupported storage type `{ty}`")))?,
+        numel: usize::try_from(*numel).map_err(|_| bad())?,
+        view_offset,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
