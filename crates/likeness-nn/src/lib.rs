@@ -18,6 +18,7 @@ pub mod import;
 pub mod nets;
 pub mod npz;
 pub mod optim;
+pub mod rng;
 pub mod testdata;
 pub mod weights;
 

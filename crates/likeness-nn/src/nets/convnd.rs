@@ -15,6 +15,7 @@ use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{NnError, Result};
+use crate::rng::SplitMix64;
 use crate::weights::WeightMap;
 
 /// The builder methods both window geometries share (a macro, as the two structs differ in
@@ -464,7 +465,7 @@ fn shape_array<const D: usize>(shape: &[usize]) -> Result<[usize; D]> {
 }
 
 /// PyTorch's default convolution initialisation (`kaiming_uniform_(a=√5)` for the weight,
-/// which is U(±1/√fan_in), and U(±1/√fan_in) for the bias), from a SplitMix64 stream.
+/// which is U(±1/√fan_in), and U(±1/√fan_in) for the bias), from a [`SplitMix64`] stream.
 fn kaiming_uniform(
     weight_shape: Vec<usize>,
     out_channels: usize,
@@ -472,17 +473,8 @@ fn kaiming_uniform(
     seed: u64,
 ) -> (Vec<f32>, Vec<f32>) {
     let bound = 1.0 / (fan_in as f64).sqrt();
-    let mut state = seed;
-    let mut next = move || {
-        // SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for initialisation.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
-        ((2.0 * unit - 1.0) * bound) as f32
-    };
+    let mut rng = SplitMix64::new(seed);
+    let mut next = move || ((2.0 * rng.unit() - 1.0) * bound) as f32;
     let n: usize = weight_shape.iter().product();
     let w = (0..n).map(|_| next()).collect();
     let b = (0..out_channels).map(|_| next()).collect();
