@@ -52,6 +52,41 @@ pub fn read_members(path: &Path, wanted: &[&str]) -> Result<BTreeMap<String, Vec
     Ok(found)
 }
 
+/// The wanted members found so far in one archive.
+struct Found<'a> {
+    wanted: &'a [&'a str],
+    label: &'a str,
+    members: BTreeMap<String, Vec<u8>>,
+}
+
+impl<'a> Found<'a> {
+    fn new(wanted: &'a [&'a str], label: &'a str) -> Self {
+        Found {
+            wanted,
+            label,
+            members: BTreeMap::new(),
+        }
+    }
+
+    /// True for a safe name that is wanted and not yet read (the first of duplicates wins).
+    fn wants(&self, name: &str) -> bool {
+        is_safe_member_name(name) && self.wanted.contains(&name) && !self.members.contains_key(name)
+    }
+
+    /// Reads a member's bytes (`size_hint` only reserves; the entry decides the length).
+    fn read(&mut self, name: String, mut entry: impl Read, size_hint: u64) -> Result<()> {
+        let mut bytes = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0).min(1 << 30));
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| ModelsError::Archive {
+                archive: self.label.to_string(),
+                message: format!("member `{name}`: {e}"),
+            })?;
+        self.members.insert(name, bytes);
+        Ok(())
+    }
+}
+
 fn read_zip<R: Read + std::io::Seek>(
     reader: R,
     wanted: &[&str],
@@ -62,30 +97,18 @@ fn read_zip<R: Read + std::io::Seek>(
         message: e.to_string(),
     };
     let mut zip = zip::ZipArchive::new(reader).map_err(bad)?;
-    let mut found = BTreeMap::new();
+    let mut found = Found::new(wanted, label);
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(bad)?;
+        let entry = zip.by_index(i).map_err(bad)?;
         let Ok(name) = entry.name().map(|n| n.into_owned()) else {
             continue;
         };
-        if !entry.is_file()
-            || entry.is_symlink()
-            || !is_safe_member_name(&name)
-            || !wanted.contains(&name.as_str())
-            || found.contains_key(&name)
-        {
-            continue;
+        if entry.is_file() && !entry.is_symlink() && found.wants(&name) {
+            let size = entry.size();
+            found.read(name, entry, size)?;
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 30));
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| ModelsError::Archive {
-                archive: label.to_string(),
-                message: format!("member `{name}`: {e}"),
-            })?;
-        found.insert(name, bytes);
     }
-    Ok(found)
+    Ok(found.members)
 }
 
 fn read_tar_gz<R: Read>(
@@ -98,9 +121,9 @@ fn read_tar_gz<R: Read>(
         message: e.to_string(),
     };
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
-    let mut found = BTreeMap::new();
+    let mut found = Found::new(wanted, label);
     for entry in tar.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
+        let entry = entry.map_err(bad)?;
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind == tar::EntryType::Continuous) {
             continue;
@@ -110,22 +133,11 @@ fn read_tar_gz<R: Read>(
             Ok(n) => n.to_string(),
             Err(_) => continue,
         };
-        if !is_safe_member_name(&name)
-            || !wanted.contains(&name.as_str())
-            || found.contains_key(&name)
-        {
-            continue;
+        if found.wants(&name) {
+            found.read(name, entry, 0)?;
         }
-        let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| ModelsError::Archive {
-                archive: label.to_string(),
-                message: format!("member `{name}`: {e}"),
-            })?;
-        found.insert(name, bytes);
     }
-    Ok(found)
+    Ok(found.members)
 }
 
 #[cfg(test)]
