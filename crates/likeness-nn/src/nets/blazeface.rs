@@ -371,16 +371,7 @@ impl BlazeBlock {
             false,
             device,
         )?;
-        let pw = conv(
-            weights,
-            &format!("blocks.{i}.pw"),
-            [cout, cin, 1, 1],
-            1,
-            1,
-            [0; 4],
-            true,
-            device,
-        )?;
+        let pw = pointwise(weights, &format!("blocks.{i}.pw"), cout, cin, device)?;
         Ok(Self {
             dw,
             pw,
@@ -425,24 +416,18 @@ impl Head {
         anchors: usize,
         device: &Device,
     ) -> Result<Self> {
-        let classifier = conv(
+        let classifier = pointwise(
             weights,
             &format!("heads.{j}.classifier"),
-            [anchors, channels, 1, 1],
-            1,
-            1,
-            [0; 4],
-            true,
+            anchors,
+            channels,
             device,
         )?;
-        let regressor = conv(
+        let regressor = pointwise(
             weights,
             &format!("heads.{j}.regressor"),
-            [anchors * REGRESSION_VALUES, channels, 1, 1],
-            1,
-            1,
-            [0; 4],
-            true,
+            anchors * REGRESSION_VALUES,
+            channels,
             device,
         )?;
         Ok(Self {
@@ -500,6 +485,26 @@ fn conv(
         groups,
         padding: PaddingConfig2d::Explicit(top, left, bottom, right),
     })
+}
+
+/// A 1×1 convolution with bias, `in_channels → out_channels`, from `{prefix}.weight`/`.bias`.
+fn pointwise(
+    weights: &WeightMap,
+    prefix: &str,
+    out_channels: usize,
+    in_channels: usize,
+    device: &Device,
+) -> Result<Conv2d> {
+    conv(
+        weights,
+        prefix,
+        [out_channels, in_channels, 1, 1],
+        1,
+        1,
+        [0; 4],
+        true,
+        device,
+    )
 }
 
 /// The network input for `image`, which must already be `S×S` for the variant (resize or
