@@ -12,7 +12,6 @@
 //! Identification is exact nearest-neighbour search over every stored embedding.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -298,7 +297,7 @@ impl Gallery {
         let mut bytes = serde_json::to_vec_pretty(&data)
             .map_err(|e| FaceError::Invalid(format!("cannot serialise the gallery: {e}")))?;
         bytes.push(b'\n');
-        write_atomic(&self.path, &bytes)?;
+        likeness_nn::weights::write_atomic(&self.path, &bytes)?;
         Ok(out)
     }
 
@@ -366,30 +365,6 @@ fn side_path(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
-}
-
-/// Writes `bytes` to `path` via a flushed temporary file and a rename, then syncs the
-/// directory so the rename itself survives a crash.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = side_path(path, &format!(".tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Directory fsync is best effort: some filesystems refuse it.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = std::fs::remove_file(&tmp);
-        FaceError::io(path, e)
-    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Small file-system helpers: hashing, atomic writes, timestamps, the cache lock.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use likeness_nn::NnError;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ModelsError, Result};
@@ -42,24 +43,13 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.part", std::process::id()))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so no reader ever sees a
-/// half-written file.
+/// [`likeness_nn::weights::write_atomic`] (temporary file, rename), with the cache's error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| ModelsError::io(parent, e))?;
-    }
-    let tmp = temp_sibling(path);
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ModelsError::io(path, e));
-    }
-    Ok(())
+    likeness_nn::weights::write_atomic(path, bytes).map_err(|e| match e {
+        NnError::Io { path, cause } => ModelsError::Io { path, cause },
+        // write_atomic fails with I/O errors only; anything else still names the file
+        other => ModelsError::io(path, std::io::Error::other(other.to_string())),
+    })
 }
 
 /// Now, as RFC 3339 UTC with seconds (`2026-03-21T10:00:00Z`).

@@ -201,7 +201,8 @@ impl WeightMap {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
+/// Writes `bytes` to `path` through a flushed temporary sibling and a rename, so no reader
+/// ever sees a half-written file, then syncs the folder so the rename survives a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path
@@ -218,13 +219,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // Best effort: some file systems refuse to sync a folder.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     })();
-    if let Err(e) = result {
+    result.map_err(|e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
-        return Err(NnError::io(path, e));
-    }
-    Ok(())
+        NnError::io(path, e)
+    })
 }
 
 fn decode_floats(dtype: Dtype, raw: &[u8]) -> Option<Vec<f32>> {
