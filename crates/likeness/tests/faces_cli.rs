@@ -119,6 +119,58 @@ fn encode_gives_landmarks_and_unit_embeddings() {
 }
 
 #[test]
+fn encode_writes_each_face_chip_exactly_as_the_network_saw_it() {
+    let dir = scratch("chips");
+    let chips = dir.join("chips");
+    let out: Value = serde_json::from_str(&ok(&[
+        "encode",
+        s(&sample("t1.jpg")),
+        "--chips",
+        s(&chips),
+        "--json",
+    ]))
+    .unwrap();
+    let faces = out[0]["faces"].as_array().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&chips)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: Vec<String> = (0..faces.len()).map(|i| format!("t1_face{i}.png")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(faces.len(), 6);
+
+    // Embedding each written chip again gives the embedding `encode` printed for that face.
+    let device = likeness_nn::device::cpu();
+    let net = likeness_nn::nets::dlib_resnet::DlibResNet::load(
+        &likeness_nn::weights::WeightMap::load(&cache().model_path("dlib_resnet").unwrap())
+            .unwrap(),
+        &device,
+    )
+    .unwrap();
+    let images: Vec<_> = names
+        .iter()
+        .map(|n| likeness_nn::image::Image::open(&chips.join(n)).unwrap())
+        .collect();
+    assert!(images.iter().all(|i| (i.width, i.height) == (150, 150)));
+    let again = net.embed(&images, &device).unwrap();
+    for (i, (face, e)) in faces.iter().zip(&again).enumerate() {
+        let printed: Vec<f64> = face["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let worst = printed
+            .iter()
+            .zip(e)
+            .map(|(a, b)| (a - *b as f64).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-4, "face {i}: chip embedding differs by {worst}");
+    }
+}
+
+#[test]
 fn verify_says_same_for_the_astronaut_and_different_for_another_person() {
     let astronaut = sample("astronaut.png");
     let same: Value =

@@ -1,9 +1,11 @@
 //! `likeness encode IMG…`: every face of each photo with its landmarks and 128-D embedding.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use likeness_face::{Face, Faces};
+use likeness_nn::image::Image;
 use serde_json::{Value, json};
 
 use super::detect::{AlignWith, face_json, fmt_box, load_faces, open_image};
@@ -25,6 +27,10 @@ pub struct EncodeArgs {
     /// Print JSON (one object per photo, in a list) instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write each face's aligned 150×150 chip (what the embedding network sees) to
+    /// DIR/<photo>_face<N>.png: folders of chips for `train encoder` or `probe --model dlib`.
+    #[arg(long, value_name = "DIR")]
+    chips: Option<PathBuf>,
 }
 
 /// Runs `likeness encode`.
@@ -34,9 +40,13 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let mut out: Vec<Value> = Vec::new();
     for path in &args.images {
         let result = open_image(path).and_then(|image| {
-            faces
+            let found = faces
                 .encode(&image)
-                .with_context(|| format!("{}: encoding failed", path.display()))
+                .with_context(|| format!("{}: encoding failed", path.display()))?;
+            if let Some(dir) = &args.chips {
+                write_chips(&faces, &image, &found, path, dir)?;
+            }
+            Ok(found)
         });
         let found = match result {
             Ok(found) => found,
@@ -82,6 +92,30 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
             "{failed} of {} file(s) could not be encoded",
             args.images.len()
         );
+    }
+    Ok(())
+}
+
+/// Writes the chip of every face of `image` (read from `source`) into `dir`.
+fn write_chips(
+    faces: &Faces,
+    image: &Image,
+    found: &[Face],
+    source: &Path,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the chips folder {}", dir.display()))?;
+    let stem = source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "photo".into());
+    for (i, face) in found.iter().enumerate() {
+        let chip = faces.chip(image, &face.landmarks)?;
+        let out = dir.join(format!("{stem}_face{i}.png"));
+        chip.image
+            .save_png(&out)
+            .with_context(|| format!("cannot write the chip {}", out.display()))?;
     }
     Ok(())
 }

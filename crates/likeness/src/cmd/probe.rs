@@ -17,7 +17,6 @@ use likeness_probe::{
     DlibProbeNet, ProbeConfig, ProbeNet, Prober, UnitSelection, VggProbeNet, fit_longer_side,
     list_images,
 };
-use likeness_style::load_weights;
 
 /// The networks `probe` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,7 +24,7 @@ pub enum ProbeModel {
     Vgg16,
     Vgg19,
     /// dlib's face ResNet; every image is resized to its 150×150 input (aligned face chips,
-    /// e.g. from `likeness align`, work best: that is what it was trained on).
+    /// e.g. from `likeness encode --chips DIR`, work best: that is what it was trained on).
     Dlib,
 }
 
@@ -91,16 +90,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     if args.size < 32 || args.cell == 0 {
         bail!("--size must be at least 32 and --cell at least 1");
     }
-    let weights_path = match (&args.weights, variant) {
-        (Some(p), _) => p.clone(),
-        (None, VggVariant::Vgg16) => Cache::from_env()?.model_path("vgg16")?,
-        (None, VggVariant::Vgg19) => bail!(
-            "VGG-19 is not in the model cache: pass its weights with --weights FILE \
-             (e.g. torchvision's vgg19-dcbb9e9d.pth)"
-        ),
-    };
-    let weights = load_weights(&weights_path)
-        .with_context(|| format!("loading VGG weights from {}", weights_path.display()))?;
+    let (weights_path, weights) = super::vgg_weights(variant, args.weights.as_deref())?;
     let device = cpu();
     let vgg = Vgg::load(&weights, &device)?;
     if vgg.config().variant != variant {

@@ -6,11 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use likeness_models::Cache;
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::{Pooling, VggLayer, VggVariant};
 use likeness_style::optim::{AdamConfig, LbfgsConfig, LineSearch, Stop};
-use likeness_style::{Init, Optimizer, StyleConfig, load_weights, transfer};
+use likeness_style::{Init, Optimizer, StyleConfig, transfer};
 
 /// Paint CONTENT in the style of STYLE (several styles blend).
 ///
@@ -176,16 +175,7 @@ pub fn run(args: StyleArgs) -> anyhow::Result<()> {
         ModelArg::Vgg16 => VggVariant::Vgg16,
         ModelArg::Vgg19 => VggVariant::Vgg19,
     };
-    let weights_path = match (&args.weights, model) {
-        (Some(p), _) => p.clone(),
-        (None, VggVariant::Vgg16) => Cache::from_env()?.model_path("vgg16")?,
-        (None, VggVariant::Vgg19) => bail!(
-            "VGG-19 is not in the model cache: pass its weights with --weights FILE \
-             (e.g. torchvision's vgg19-dcbb9e9d.pth)"
-        ),
-    };
-    let weights = load_weights(&weights_path)
-        .with_context(|| format!("loading VGG weights from {}", weights_path.display()))?;
+    let (_, weights) = super::vgg_weights(model, args.weights.as_deref())?;
     let optimizer = match args.optimizer {
         OptimizerArg::Lbfgs => Optimizer::Lbfgs(LbfgsConfig {
             history: args.lbfgs_history,
