@@ -510,6 +510,7 @@ pub enum Progress<'a> {
 /// Checkpoint metadata: epochs done, and the random stream's state.
 const EPOCH_KEY: &str = "train.epoch";
 const RNG_KEY: &str = "train.rng";
+const SEED_KEY: &str = "train.seed";
 
 /// Trains `net` (on the autodiff device; parameters that do not require gradients stay
 /// frozen) on `(identity, image)` examples. With `resume` (a checkpoint [`Progress::Epoch`]
@@ -555,6 +556,13 @@ pub fn train<N: TripletNet>(
                 .ok_or_else(|| LearnError::Data(format!("the checkpoint lacks `{key}`")))
         };
         if crate::optim::has_state(checkpoint) {
+            // Another seed would hold out other identities and make another run.
+            let seed = meta(SEED_KEY)?;
+            if seed != config.seed {
+                return Err(LearnError::Options(format!(
+                    "the checkpoint was trained with seed {seed}: resume with the same seed"
+                )));
+            }
             done = usize::try_from(meta(EPOCH_KEY)?).unwrap_or(usize::MAX);
             rng = Rng::new(meta(RNG_KEY)?);
         }
@@ -620,6 +628,7 @@ pub fn train<N: TripletNet>(
         adam.save_into(&mut checkpoint)?;
         checkpoint.set_meta(EPOCH_KEY, epoch.to_string());
         checkpoint.set_meta(RNG_KEY, rng.state().to_string());
+        checkpoint.set_meta(SEED_KEY, config.seed.to_string());
         progress(Progress::Epoch {
             report: &report,
             checkpoint: &checkpoint,
@@ -863,6 +872,13 @@ mod tests {
         assert!(!crate::optim::has_state(&bare));
         let (_, more) = train(&data, &two, net, Some(&bare), |_| Ok(())).unwrap();
         assert_eq!(more.len(), 2, "a plain network starts at epoch 1");
+        // Another seed would split and sample differently: refused.
+        let other = TrainConfig { seed: 9, ..two };
+        let (net, _) = Encoder::load(&checkpoint, &cpu_autodiff()).unwrap();
+        let err = train(&data, &other, net, Some(&checkpoint), |_| Ok(()))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("seed 1"), "{err}");
     }
 
     #[test]
