@@ -22,15 +22,17 @@ pub enum LearnError {
     /// Options that contradict each other or are out of range.
     #[error("{0}")]
     Options(String),
-    #[error("{path}: {source}")]
+    // The cause is part of the message and deliberately not `source()` (a field named
+    // `source` would be): anyhow's `{:#}` would print it twice.
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -43,10 +45,17 @@ impl LearnError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn json(path: impl Into<PathBuf>, cause: serde_json::Error) -> Self {
+        LearnError::Json {
+            path: path.into(),
+            cause,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         LearnError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

@@ -260,21 +260,15 @@ impl VerifierHead {
 
     /// Writes the head as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|source| LearnError::Json {
-            path: path.into(),
-            source,
-        })?;
-        std::fs::write(path, text).map_err(|e| LearnError::io(path, e))
+        let text = serde_json::to_string_pretty(self).map_err(|e| LearnError::json(path, e))?;
+        Ok(likeness_nn::weights::write_atomic(path, text.as_bytes())?)
     }
 
     /// Reads a head written by [`VerifierHead::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| LearnError::io(path, e))?;
         let head: VerifierHead =
-            serde_json::from_str(&text).map_err(|source| LearnError::Json {
-                path: path.into(),
-                source,
-            })?;
+            serde_json::from_str(&text).map_err(|e| LearnError::json(path, e))?;
         if head.weights.is_empty() || head.weights.iter().any(|w| !w.is_finite()) {
             return Err(LearnError::Data(format!(
                 "{}: the head's weights are empty or not finite",

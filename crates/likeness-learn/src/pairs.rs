@@ -163,10 +163,7 @@ pub type EmbeddingMap = BTreeMap<String, Vec<f32>>;
 /// Reads an [`EmbeddingMap`]; every vector must have the same, non-zero length.
 pub fn read_embeddings(path: &Path) -> Result<EmbeddingMap> {
     let text = std::fs::read_to_string(path).map_err(|e| LearnError::io(path, e))?;
-    let map: EmbeddingMap = serde_json::from_str(&text).map_err(|source| LearnError::Json {
-        path: path.into(),
-        source,
-    })?;
+    let map: EmbeddingMap = serde_json::from_str(&text).map_err(|e| LearnError::json(path, e))?;
     let len = map.values().next().map_or(0, Vec::len);
     if let Some((k, v)) = map.iter().find(|(_, v)| v.len() != len || v.is_empty()) {
         return Err(LearnError::Data(format!(
