@@ -136,7 +136,9 @@ fn encode_writes_each_face_chip_exactly_as_the_network_saw_it() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let expected: Vec<String> = (0..faces.len()).map(|i| format!("t1_face{i}.png")).collect();
+    let expected: Vec<String> = (0..faces.len())
+        .map(|i| format!("t1_face{i}.png"))
+        .collect();
     assert_eq!(names, expected);
     assert_eq!(faces.len(), 6);
 
