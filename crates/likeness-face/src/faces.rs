@@ -107,6 +107,8 @@ pub fn dlib_box(d: &Detection) -> DRect {
     DRect::centered(centre, DLIB_BOX_SCALE * w, DLIB_BOX_SCALE * w)
 }
 
+/// What dlib's importer and `DlibResNet::to_weights` write under the `format` metadata key.
+const DLIB_FORMAT: &str = "dlib_resnet";
 /// Index of the nose tip among BlazeFace's keypoints.
 const NOSE: usize = 2;
 
@@ -147,6 +149,21 @@ impl Faces {
             device: device.clone(),
             alignment: Alignment::default(),
         })
+    }
+
+    /// The same pipeline embedding with other weights of dlib's network: a fine-tuned copy
+    /// (`likeness train encoder --init dlib`), recognised by its `format = dlib_resnet`.
+    pub fn with_embedder(mut self, weights: &WeightMap) -> Result<Self> {
+        if weights.meta("format") != Some(DLIB_FORMAT) {
+            return Err(FaceError::Invalid(format!(
+                "not a network of dlib's architecture (metadata format = {:?}, expected \
+                 {DLIB_FORMAT:?}); face commands take encoders made by \
+                 `likeness train encoder --init dlib`",
+                weights.meta("format")
+            )));
+        }
+        self.embedder = DlibResNet::load(weights, &self.device)?;
+        Ok(self)
     }
 
     /// The faces in `image`, best first.

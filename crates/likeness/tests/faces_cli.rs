@@ -173,6 +173,37 @@ fn encode_writes_each_face_chip_exactly_as_the_network_saw_it() {
 }
 
 #[test]
+fn face_commands_embed_with_a_given_encoder() {
+    let dir = scratch("encoder");
+    let (a, b) = (sample("astronaut.png"), sample("Tom_Hanks_54745.png"));
+    let distance = |extra: &[&str]| -> f64 {
+        let mut args = vec!["verify", s(&a), s(&b), "--json"];
+        args.extend_from_slice(extra);
+        let out: Value = serde_json::from_str(&ok(&args)).unwrap();
+        out["distance"].as_f64().unwrap()
+    };
+    // dlib's network ends in a linear layer without bias: doubling its weights doubles every
+    // embedding, so every distance; a command that ignored --encoder would not see it.
+    let mut weights =
+        likeness_nn::weights::WeightMap::load(&cache().model_path("dlib_resnet").unwrap()).unwrap();
+    let fc = weights.get("fc.weight").unwrap().clone();
+    let doubled: Vec<f32> = fc.data.iter().map(|v| 2.0 * v).collect();
+    weights
+        .insert("fc.weight", fc.shape.clone(), doubled)
+        .unwrap();
+    let tuned = dir.join("tuned.safetensors");
+    weights.save(&tuned).unwrap();
+    let (plain, scaled) = (distance(&[]), distance(&["--encoder", s(&tuned)]));
+    assert!(plain > 0.6, "{plain}");
+    assert!((scaled / plain - 2.0).abs() < 1e-3, "{plain} → {scaled}");
+
+    // A file of another network is refused, naming it.
+    let vgg = cache().model_path("vgg16").unwrap();
+    let message = fails_naming(&["verify", s(&a), s(&b), "--encoder", s(&vgg)], &vgg);
+    assert!(message.contains("train encoder --init dlib"), "{message}");
+}
+
+#[test]
 fn verify_says_same_for_the_astronaut_and_different_for_another_person() {
     let astronaut = sample("astronaut.png");
     let same: Value =

@@ -28,7 +28,7 @@ pub struct DetectArgs {
 
 /// Runs `likeness detect`.
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    let faces = load_faces(AlignWith::Dlib)?;
+    let faces = load_faces(AlignWith::Dlib, None)?;
     let image = open_image(&args.image)?;
     let found = faces
         .detect(&image)
@@ -84,9 +84,16 @@ pub enum AlignWith {
 }
 
 /// The face networks from the model cache (the error says how to fetch them if missing).
-pub fn load_faces(align: AlignWith) -> anyhow::Result<Faces> {
+pub fn load_faces(align: AlignWith, encoder: Option<&Path>) -> anyhow::Result<Faces> {
     let cache = Cache::from_env()?;
     let mut faces = Faces::load(&cache)?;
+    if let Some(path) = encoder {
+        let weights = likeness_nn::weights::WeightMap::load(path)
+            .with_context(|| format!("loading the encoder {}", path.display()))?;
+        faces = faces
+            .with_embedder(&weights)
+            .with_context(|| format!("{}", path.display()))?;
+    }
     faces.alignment = match align {
         AlignWith::Dlib => Alignment::ShapePredictor,
         AlignWith::Keypoints => Alignment::Keypoints,

@@ -24,6 +24,10 @@ pub struct EncodeArgs {
     /// (faster, less faithful to dlib).
     #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
     align: AlignWith,
+    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
+    /// instead of the model cache's.
+    #[arg(long, value_name = "FILE")]
+    encoder: Option<PathBuf>,
     /// Print JSON (one object per photo, in a list) instead of text.
     #[arg(long)]
     json: bool,
@@ -35,7 +39,7 @@ pub struct EncodeArgs {
 
 /// Runs `likeness encode`.
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
-    let faces = load_faces(args.align)?;
+    let faces = load_faces(args.align, args.encoder.as_deref())?;
     let mut failed = 0usize;
     let mut out: Vec<Value> = Vec::new();
     for path in &args.images {

@@ -68,7 +68,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
     let json = args.json;
     match args.command {
         GalleryCommand::Enrol { name, images } => {
-            let faces = load_faces(args.align)?;
+            let faces = load_faces(args.align, None)?;
             let samples = images
                 .iter()
                 .map(|path| {
@@ -136,7 +136,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             draw: draw_to,
         } => {
             let data = gallery.load()?;
-            let faces = load_faces(args.align)?;
+            let faces = load_faces(args.align, None)?;
             let photo = open_image(&image)?;
             let found = faces
                 .encode(&photo)

@@ -45,6 +45,10 @@ pub struct RecogniseArgs {
     /// (faster, less faithful to dlib).
     #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
     align: AlignWith,
+    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
+    /// instead of the model cache's.
+    #[arg(long, value_name = "FILE")]
+    encoder: Option<PathBuf>,
     /// Print JSON instead of CSV.
     #[arg(long)]
     json: bool,
@@ -63,7 +67,7 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
     } else {
         bail!("{}: no such file or folder", args.unknown.display());
     };
-    let faces = load_faces(args.align)?;
+    let faces = load_faces(args.align, args.encoder.as_deref())?;
     let jobs = args.jobs as usize;
     let mut failed = 0usize;
 

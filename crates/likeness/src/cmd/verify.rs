@@ -27,6 +27,10 @@ pub struct VerifyArgs {
     /// (faster, less faithful to dlib).
     #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
     align: AlignWith,
+    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
+    /// instead of the model cache's.
+    #[arg(long, value_name = "FILE")]
+    encoder: Option<PathBuf>,
     /// A verification head (`likeness train verifier`): also print its probability that the
     /// two faces are the same person, σ(Σ w_k·φ_k + b).
     #[arg(long, value_name = "HEAD.json")]
@@ -46,7 +50,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let faces = load_faces(args.align)?;
+    let faces = load_faces(args.align, args.encoder.as_deref())?;
     let a = single_face(&faces, &args.a)?;
     let b = single_face(&faces, &args.b)?;
     let verdict = verify(&a.embedding, &b.embedding, args.tolerance)?;
