@@ -7,14 +7,15 @@ use crate::optim::Lbfgs;
 
 /// Output channels of each VGG block's convolutions.
 const BLOCK_WIDTHS: [usize; 5] = [64, 128, 256, 512, 512];
-/// Peak bytes per conv-output value of a forward + backward pass on burn-flex with autodiff
-/// (conv and ReLU outputs kept for backward, the backward pass's gradient buffers). Measured
-/// with the `style` example, VGG-16 to relu5_1: peak RSS less weights and L-BFGS history was
-/// about 13 bytes per value at 256² and 11 at 512²; 14 leaves a margin.
-const BYTES_PER_ACTIVATION: f64 = 14.0;
-/// What does not grow with the image: the weights twice (the loaded map and the module:
-/// VGG-16's 14.7 M weights are 59 MB each, VGG-19's 80 MB) and the runtime.
-const BASE_BYTES: u64 = 256 << 20;
+/// Peak bytes per conv-output value of an evaluation by the direct evaluator (ReLU and pool
+/// outputs kept for the backward pass, gradient planes, reused buffers). Measured with
+/// `likeness style` (5 L-BFGS iterations, so little history) at 256, 512 and 768 px: peak RSS
+/// 436, 909 and 1695 MiB, i.e. 9.3 bytes per value over ~280 MiB; 10.5 leaves a margin.
+const BYTES_PER_ACTIVATION: f64 = 10.5;
+/// What does not grow with the image: the weights (the loaded map, burn's module and the
+/// direct evaluator's two layouts: VGG-16's 14.7 M weights are 59 MB each, VGG-19's 80 MB) and
+/// the runtime; ~280 MiB measured as above.
+const BASE_BYTES: u64 = 320 << 20;
 
 /// Estimated peak bytes of one transfer at `width`×`height` through the deepest of `layers`,
 /// with an L-BFGS history of `history` pairs (0 for Adam).
