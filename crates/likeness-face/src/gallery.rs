@@ -83,6 +83,17 @@ impl GalleryData {
         self.persons.iter().position(|p| p.id == id)
     }
 
+    /// Refuses embeddings of another model than the gallery's: they are not comparable.
+    pub fn check_embedder(&self, embedder: &str) -> Result<()> {
+        match &self.embedder {
+            Some(e) if e != embedder => Err(FaceError::Invalid(format!(
+                "this gallery holds `{e}` embeddings; `{embedder}` ones cannot be compared with \
+                 them (use the encoder it was enrolled with, or another --gallery)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Adds `samples` to the person named `name`, creating them if new; returns their id.
     pub fn enrol(&mut self, name: &str, embedder: &str, samples: Vec<Sample>) -> Result<u64> {
         let name = valid_name(name)?;
@@ -91,14 +102,7 @@ impl GalleryData {
                 "no faces to enrol for `{name}`"
             )));
         }
-        match &self.embedder {
-            Some(e) if e != embedder => {
-                return Err(FaceError::Invalid(format!(
-                    "this gallery holds `{e}` embeddings; `{embedder}` ones cannot join them"
-                )));
-            }
-            _ => {}
-        }
+        self.check_embedder(embedder)?;
         let len = self
             .persons
             .iter()

@@ -197,6 +197,45 @@ fn face_commands_embed_with_a_given_encoder() {
     assert!(plain > 0.6, "{plain}");
     assert!((scaled / plain - 2.0).abs() < 1e-3, "{plain} → {scaled}");
 
+    // A gallery remembers the network that enrolled it and neither compares nor mixes in
+    // another's embeddings.
+    let gallery = dir.join("tuned-gallery.json");
+    let (g, t) = (s(&gallery), s(&tuned));
+    ok(&[
+        "gallery",
+        "--gallery",
+        g,
+        "--encoder",
+        t,
+        "enrol",
+        "eileen",
+        s(&a),
+    ]);
+    let who: Value = serde_json::from_str(&ok(&[
+        "gallery",
+        "--gallery",
+        g,
+        "--encoder",
+        t,
+        "identify",
+        s(&a),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(who["faces"][0]["name"], "eileen", "{who}");
+    for args in [
+        vec!["gallery", "--gallery", g, "identify", s(&a)],
+        vec!["gallery", "--gallery", g, "enrol", "tom", s(&b)],
+    ] {
+        let out = likeness(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains("cannot be compared"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
     // A file of another network is refused, naming it.
     let vgg = cache().model_path("vgg16").unwrap();
     let message = fails_naming(&["verify", s(&a), s(&b), "--encoder", s(&vgg)], &vgg);

@@ -1,7 +1,7 @@
 //! `likeness gallery enrol|list|rename|remove|identify`: the enrolled people (one-shot
 //! recognition: one photo enrols a person, no retraining).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -26,6 +26,10 @@ pub struct GalleryArgs {
     /// (faster, less faithful to dlib).
     #[arg(long, value_enum, default_value_t = AlignWith::Dlib, global = true)]
     align: AlignWith,
+    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`).
+    /// The gallery remembers which network enrolled it and refuses to mix or compare others.
+    #[arg(long, global = true, value_name = "FILE")]
+    encoder: Option<PathBuf>,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -68,7 +72,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
     let json = args.json;
     match args.command {
         GalleryCommand::Enrol { name, images } => {
-            let faces = load_faces(args.align, None)?;
+            let faces = load_faces(args.align, args.encoder.as_deref())?;
             let samples = images
                 .iter()
                 .map(|path| {
@@ -80,7 +84,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let count = samples.len();
-            let id = gallery.enrol(&name, MODEL_EMBEDDER, samples)?;
+            let id = gallery.enrol(&name, &embedder_name(args.encoder.as_deref())?, samples)?;
             if json {
                 let out =
                     json!({"gallery": gallery.path(), "id": id, "name": name, "samples": count});
@@ -136,7 +140,8 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             draw: draw_to,
         } => {
             let data = gallery.load()?;
-            let faces = load_faces(args.align, None)?;
+            data.check_embedder(&embedder_name(args.encoder.as_deref())?)?;
+            let faces = load_faces(args.align, args.encoder.as_deref())?;
             let photo = open_image(&image)?;
             let found = faces
                 .encode(&photo)
@@ -188,4 +193,17 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The name a gallery records for the embedding network: the cache's dlib network, or a
+/// fine-tuned file told apart by its content's SHA-256.
+fn embedder_name(encoder: Option<&Path>) -> anyhow::Result<String> {
+    Ok(match encoder {
+        None => MODEL_EMBEDDER.to_string(),
+        Some(path) => {
+            let digest = likeness_models::fsutil::sha256_file(path)
+                .with_context(|| format!("reading the encoder {}", path.display()))?;
+            format!("{MODEL_EMBEDDER}+sha256:{}", &digest[..16])
+        }
+    })
 }
