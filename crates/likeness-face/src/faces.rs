@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 use likeness_models::Cache;
 use likeness_nn::image::Image;
-use likeness_nn::nets::dlib_resnet::DlibResNet;
+use likeness_nn::nets::dlib_resnet::{self, DlibResNet};
 use likeness_nn::weights::WeightMap;
 
 use crate::align::{self, Chip, DRect, Landmarks5};
@@ -107,8 +107,6 @@ pub fn dlib_box(d: &Detection) -> DRect {
     DRect::centered(centre, DLIB_BOX_SCALE * w, DLIB_BOX_SCALE * w)
 }
 
-/// What dlib's importer and `DlibResNet::to_weights` write under the `format` metadata key.
-const DLIB_FORMAT: &str = "dlib_resnet";
 /// Index of the nose tip among BlazeFace's keypoints.
 const NOSE: usize = 2;
 
@@ -154,12 +152,13 @@ impl Faces {
     /// The same pipeline embedding with other weights of dlib's network: a fine-tuned copy
     /// (`likeness train encoder --init dlib`), recognised by its `format = dlib_resnet`.
     pub fn with_embedder(mut self, weights: &WeightMap) -> Result<Self> {
-        if weights.meta("format") != Some(DLIB_FORMAT) {
+        if weights.meta("format") != Some(dlib_resnet::FORMAT) {
             return Err(FaceError::Invalid(format!(
                 "not a network of dlib's architecture (metadata format = {:?}, expected \
-                 {DLIB_FORMAT:?}); face commands take encoders made by \
+                 {:?}); face commands take encoders made by \
                  `likeness train encoder --init dlib`",
-                weights.meta("format")
+                weights.meta("format"),
+                dlib_resnet::FORMAT
             )));
         }
         self.embedder = DlibResNet::load(weights, &self.device)?;

@@ -27,6 +27,7 @@ use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::optim::{Adam, AdamConfig};
 use serde::Serialize;
 
+use crate::encoder::{NORM_EPSILON, unit_rows};
 use crate::error::{LearnError, Result};
 use crate::rng::Rng;
 use crate::triplet::{Mining, batch_triplet_loss, mine, squared_distances};
@@ -50,8 +51,6 @@ pub const SYMMETRIES: usize = 8;
 const DIGITS_MARGIN: f64 = 0.05;
 /// Mixed into the seed for the stream that draws the one-shot examples.
 const TRIAL_STREAM: u64 = 0x5EED_0F7E_57AB;
-/// Keeps the L2 normalisation finite for an all-zero embedding.
-const NORM_EPSILON: f32 = 1e-6;
 
 /// Handwritten digits: `images[i]` is row-major 8×8 in [0, 1], `labels[i]` its digit.
 #[derive(Debug, Clone)]
@@ -352,13 +351,7 @@ impl DigitNet {
         if let Some(out) = &self.out {
             x = out.forward(x);
         }
-        let norm = x
-            .clone()
-            .powi_scalar(2)
-            .sum_dim(1)
-            .add_scalar(NORM_EPSILON)
-            .sqrt();
-        x / norm
+        unit_rows(x)
     }
 }
 

@@ -31,7 +31,7 @@ use crate::triplet::{Mining, batch_triplet_loss, mine, squared_distances};
 /// Conv stages, each halving the side with a 2×2 max-pool.
 const STAGES: usize = 3;
 /// Keeps the L2 normalisation finite for an all-zero embedding.
-const NORM_EPSILON: f32 = 1e-6;
+pub(crate) const NORM_EPSILON: f32 = 1e-6;
 /// Largest crop offset (pixels at the input size) of the augmentation.
 const MAX_CROP: usize = 2;
 /// Brightness and contrast are scaled by a factor in `1 ± COLOUR_JITTER`.
@@ -157,14 +157,7 @@ impl Encoder {
                 .init()
                 .forward(relu(c.forward(x)));
         }
-        let x = self.out.forward(x.flatten::<2>(1, 3));
-        let norm = x
-            .clone()
-            .powi_scalar(2)
-            .sum_dim(1)
-            .add_scalar(NORM_EPSILON)
-            .sqrt();
-        x / norm
+        unit_rows(self.out.forward(x.flatten::<2>(1, 3)))
     }
 
     /// The weights under PyTorch-style names (`convs.0.weight`, …, `out.weight`), with the
@@ -253,11 +246,20 @@ impl Encoder {
     }
 }
 
+/// Each row of `x` scaled to unit length (the embeddings the triplet loss compares).
+pub(crate) fn unit_rows(x: Tensor<2>) -> Tensor<2> {
+    let norm = x
+        .clone()
+        .powi_scalar(2)
+        .sum_dim(1)
+        .add_scalar(NORM_EPSILON)
+        .sqrt();
+    x / norm
+}
+
 /// Metadata key naming the network a saved encoder holds, and its values.
 const ENCODER_KEY: &str = "likeness.encoder";
 const SMALL_CONVNET: &str = "small-convnet";
-/// What the dlib importer (and [`DlibResNet::to_weights`]) write under `format`.
-const DLIB_FORMAT: &str = "dlib_resnet";
 
 /// A network the triplet loop trains: planar RGB in [0, 1], `[n, 3, side, side]`, to
 /// `[n, dim]` embeddings.
@@ -346,7 +348,7 @@ impl AnyEncoder {
     /// Recognises the network from `format = dlib_resnet` or `likeness.encoder =
     /// small-convnet` in the metadata.
     pub fn load(weights: &WeightMap, device: &Device) -> Result<Self> {
-        if weights.meta("format") == Some(DLIB_FORMAT) {
+        if weights.meta("format") == Some(likeness_nn::nets::dlib_resnet::FORMAT) {
             return Ok(AnyEncoder::Dlib(Box::new(DlibResNet::load(
                 weights, device,
             )?)));

@@ -38,6 +38,9 @@ use crate::image::Image;
 use crate::weights::WeightMap;
 
 /// Side of the square RGB chip the network takes (`input_rgb_image_sized<150>`).
+/// The `format` metadata of weights holding this network (written by the dlib importer and
+/// [`DlibResNet::to_weights`]): how other code recognises a face encoder of this architecture.
+pub const FORMAT: &str = "dlib_resnet";
 pub const CHIP_SIZE: usize = 150;
 
 /// Per-channel means, R, G, B, that dlib's `input_rgb_image_sized` subtracts from 0–255
@@ -372,7 +375,7 @@ impl DlibResNet {
         }
         // Held input × output for the forward pass; stored output × input.
         put(&mut map, "fc.weight".to_string(), self.fc.val().transpose())?;
-        map.set_meta("format", "dlib_resnet");
+        map.set_meta("format", FORMAT);
         Ok(map)
     }
 }

@@ -158,7 +158,7 @@ pub fn read_resnet(bytes: &[u8]) -> Result<WeightMap> {
     let layers = expected_layers(&config);
     let mut r = Reader::new(bytes);
     let mut weights = WeightMap::new();
-    weights.set_meta("format", "dlib_resnet");
+    weights.set_meta("format", crate::nets::dlib_resnet::FORMAT);
 
     r.expect_int(LOSS_VERSION, "add_loss_layer version")?;
     r.expect_string("loss_metric_2")?;
