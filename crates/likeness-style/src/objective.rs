@@ -65,6 +65,12 @@ impl StyleObjective {
         let style_idx: Vec<usize> = style_layers.iter().map(|(l, _)| index(*l)).collect();
 
         let shape = content.dims();
+        if shape[0] != 1 {
+            return Err(StyleError::Config(format!(
+                "one generated image at a time: the content tensor holds {}",
+                shape[0]
+            )));
+        }
         let content_layer_names: Vec<VggLayer> = content_layers.iter().map(|(l, _)| *l).collect();
         let content_acts = vgg.forward_layers(content.detach(), &content_layer_names)?;
         let content: Vec<_> = content_layers
@@ -141,9 +147,6 @@ impl StyleObjective {
     /// J's terms and ∂J/∂G at the flat pixels `x` (as long as `shape` says), by the direct
     /// evaluator (no autodiff graph; see [`crate::direct`]).
     pub fn evaluate(&self, x: &[f32]) -> Result<(LossTerms, Vec<f32>)> {
-        if self.shape[0] != 1 {
-            return self.evaluate_autodiff(x);
-        }
         self.direct.evaluate(x)
     }
 
