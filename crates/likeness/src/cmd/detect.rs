@@ -73,6 +73,26 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the commands that embed faces build their pipeline (encode, verify, recognise).
+#[derive(Debug, Args)]
+pub struct FacePipelineArgs {
+    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
+    /// (faster, less faithful to dlib).
+    #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
+    align: AlignWith,
+    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
+    /// instead of the model cache's.
+    #[arg(long, value_name = "FILE")]
+    encoder: Option<PathBuf>,
+}
+
+impl FacePipelineArgs {
+    /// The faces pipeline these options ask for.
+    pub fn load(&self) -> anyhow::Result<Faces> {
+        load_faces(self.align, self.encoder.as_deref())
+    }
+}
+
 /// How the commands that embed faces place the landmarks the chip is cut from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AlignWith {

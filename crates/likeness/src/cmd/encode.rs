@@ -8,7 +8,7 @@ use likeness_face::{Face, Faces};
 use likeness_nn::image::Image;
 use serde_json::{Value, json};
 
-use super::detect::{AlignWith, face_json, fmt_box, load_faces, open_image};
+use super::detect::{FacePipelineArgs, face_json, fmt_box, open_image};
 
 /// Encode the faces of photos: for each face its box, dlib's five landmarks and the 128-D
 /// embedding that `verify`, `gallery` and `recognise` compare.
@@ -20,14 +20,8 @@ pub struct EncodeArgs {
     /// The photos (PNG or JPEG).
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
-    /// (faster, less faithful to dlib).
-    #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
-    align: AlignWith,
-    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
-    /// instead of the model cache's.
-    #[arg(long, value_name = "FILE")]
-    encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: FacePipelineArgs,
     /// Print JSON (one object per photo, in a list) instead of text.
     #[arg(long)]
     json: bool,
@@ -39,7 +33,7 @@ pub struct EncodeArgs {
 
 /// Runs `likeness encode`.
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
-    let faces = load_faces(args.align, args.encoder.as_deref())?;
+    let faces = args.pipeline.load()?;
     let mut failed = 0usize;
     let mut out: Vec<Value> = Vec::new();
     for path in &args.images {

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use likeness_learn::encoder::AnyEncoder;
 use likeness_learn::eval::{self, Evaluation, LFW_FOLDS};
-use likeness_learn::pairs::{self, EmbeddingMap, Pair};
+use likeness_learn::pairs::{self, EmbeddingMap, Pair, PairList};
 use likeness_nn::image::Image;
 use likeness_nn::weights::WeightMap;
 
@@ -20,6 +20,23 @@ const MAX_WARNINGS: usize = 10;
 /// threshold, which calibrates τ for your own pairs.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    #[command(flatten)]
+    pub input: PairInputs,
+    /// Folds for the cross-validated accuracy (LFW's header sets it for pairs.txt).
+    #[arg(long, default_value_t = LFW_FOLDS)]
+    pub folds: usize,
+    /// Draw the ROC curve to this PNG.
+    #[arg(long, value_name = "OUT.png")]
+    pub roc: Option<PathBuf>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A labelled pair list and where its embeddings come from (shared by `eval` and
+/// `train verifier`).
+#[derive(Debug, Args)]
+pub struct PairInputs {
     /// The pairs: LFW's pairs.txt (`name n1 n2` / `name1 n1 name2 n2` lines) or a CSV file of
     /// `a,b,same` lines (same: 1/0, true/false, yes/no; a header line is allowed).
     #[arg(long, value_name = "FILE")]
@@ -32,29 +49,28 @@ pub struct EvalArgs {
     /// keyed by the pairs' paths.
     #[arg(long, value_name = "FILE.json", conflicts_with = "images")]
     pub embeddings: Option<PathBuf>,
-    /// Embed the images with an encoder trained by `likeness train encoder` (images used as
-    /// they are) instead of the faces pipeline.
+    /// Embed the images with an encoder saved by `likeness train encoder` instead of the faces
+    /// pipeline's (the small network takes whole images; a fine-tuned dlib network, face chips).
     #[arg(long, value_name = "FILE.safetensors", requires = "images")]
     pub encoder: Option<PathBuf>,
-    /// Folds for the cross-validated accuracy (LFW's header sets it for pairs.txt).
-    #[arg(long, default_value_t = LFW_FOLDS)]
-    pub folds: usize,
-    /// Draw the ROC curve to this PNG.
-    #[arg(long, value_name = "OUT.png")]
-    pub roc: Option<PathBuf>,
-    /// Print the results as JSON.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl PairInputs {
+    /// Reads the pairs and embeds (or reads the embeddings of) every image they name.
+    pub fn load(&self) -> anyhow::Result<(PairList, EmbeddingMap)> {
+        let list = pairs::read_pairs(&self.pairs)?;
+        let embeddings = match (&self.embeddings, &self.images) {
+            (Some(path), _) => pairs::read_embeddings(path)?,
+            (None, Some(root)) => embed_images(&list.pairs, root, self.encoder.as_deref())?,
+            (None, None) => bail!("give --images ROOT or --embeddings FILE.json"),
+        };
+        Ok((list, embeddings))
+    }
 }
 
 /// Runs `likeness eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let list = pairs::read_pairs(&args.pairs)?;
-    let embeddings = match (&args.embeddings, &args.images) {
-        (Some(path), _) => pairs::read_embeddings(path)?,
-        (None, Some(root)) => embed_images(&list.pairs, root, args.encoder.as_deref())?,
-        (None, None) => bail!("give --images ROOT or --embeddings FILE.json"),
-    };
+    let (list, embeddings) = args.input.load()?;
     let scored = score(&list.pairs, &embeddings)?;
     let total = list.pairs.len();
     let skipped = total - scored.len();
@@ -208,7 +224,7 @@ impl Embedder {
 /// Embeds every image the pairs name (with the faces pipeline, the first, most confident
 /// face of each; or with `encoder`); unreadable images and images without a face are left
 /// out, with a warning.
-pub(crate) fn embed_images(
+fn embed_images(
     list: &[Pair],
     root: &Path,
     encoder: Option<&Path>,

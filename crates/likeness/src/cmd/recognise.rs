@@ -10,7 +10,7 @@ use likeness_face::faces::{DEFAULT_TOLERANCE, Embedding};
 use likeness_face::{Face, Faces};
 use serde_json::json;
 
-use super::detect::{AlignWith, detection_json, largest, load_faces, open_image};
+use super::detect::{FacePipelineArgs, detection_json, largest, open_image};
 
 /// What face_recognition prints for a face that matches nobody.
 const UNKNOWN: &str = "unknown_person";
@@ -41,14 +41,8 @@ pub struct RecogniseArgs {
     /// Add the distance as a third CSV column.
     #[arg(long)]
     show_distance: bool,
-    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
-    /// (faster, less faithful to dlib).
-    #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
-    align: AlignWith,
-    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
-    /// instead of the model cache's.
-    #[arg(long, value_name = "FILE")]
-    encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: FacePipelineArgs,
     /// Print JSON instead of CSV.
     #[arg(long)]
     json: bool,
@@ -67,7 +61,7 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
     } else {
         bail!("{}: no such file or folder", args.unknown.display());
     };
-    let faces = load_faces(args.align, args.encoder.as_deref())?;
+    let faces = args.pipeline.load()?;
     let jobs = args.jobs as usize;
     let mut failed = 0usize;
 

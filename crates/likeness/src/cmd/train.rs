@@ -9,7 +9,6 @@ use likeness_learn::digits::{Digits, OneShotConfig, one_shot};
 use likeness_learn::encoder::{self, AnyEncoder, Encoder, Progress, TrainConfig};
 use likeness_learn::eval::LFW_FOLDS;
 use likeness_learn::head::{Feature, VerifierHead};
-use likeness_learn::pairs;
 use likeness_nn::image::Image;
 use likeness_nn::weights::WeightMap;
 
@@ -137,19 +136,8 @@ pub struct DigitsArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifierArgs {
-    /// Labelled pairs: LFW's pairs.txt or a CSV of `a,b,same` lines.
-    #[arg(long, value_name = "FILE")]
-    pub pairs: PathBuf,
-    /// Folder the pairs' image paths are relative to (embedded with the faces pipeline).
-    #[arg(long, value_name = "ROOT", required_unless_present = "embeddings")]
-    pub images: Option<PathBuf>,
-    /// Precomputed embeddings: a JSON object {"path": [v0, v1, ...]}.
-    #[arg(long, value_name = "FILE.json", conflicts_with = "images")]
-    pub embeddings: Option<PathBuf>,
-    /// Embed the images with an encoder trained by `likeness train encoder` instead of the
-    /// faces pipeline.
-    #[arg(long, value_name = "FILE.safetensors", requires = "images")]
-    pub encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: super::eval::PairInputs,
     /// The pair feature: abs (|a − b|) or chi2 ((a − b)² / (|a| + |b|)).
     #[arg(long, default_value = "abs")]
     pub feature: String,
@@ -225,14 +213,7 @@ fn digits(args: DigitsArgs) -> anyhow::Result<()> {
 
 fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
     let feature: Feature = args.feature.parse()?;
-    let list = pairs::read_pairs(&args.pairs)?;
-    let embeddings = match (&args.embeddings, &args.images) {
-        (Some(path), _) => pairs::read_embeddings(path)?,
-        (None, Some(root)) => {
-            super::eval::embed_images(&list.pairs, root, args.encoder.as_deref())?
-        }
-        (None, None) => bail!("give --images ROOT or --embeddings FILE.json"),
-    };
+    let (list, embeddings) = args.input.load()?;
     let mut usable = Vec::new();
     let mut same = Vec::new();
     let mut kept = Vec::new();

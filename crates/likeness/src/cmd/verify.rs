@@ -8,7 +8,7 @@ use likeness_face::faces::{DEFAULT_TOLERANCE, verify};
 use likeness_learn::head::VerifierHead;
 use serde_json::json;
 
-use super::detect::{AlignWith, detection_json, load_faces, single_face};
+use super::detect::{FacePipelineArgs, detection_json, single_face};
 
 /// Verify (1:1): the distance between the faces of two photos, and whether it is within the
 /// tolerance. Each photo should show one face; if one shows several, the largest is used
@@ -23,14 +23,8 @@ pub struct VerifyArgs {
     /// stricter).
     #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
     tolerance: f32,
-    /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
-    /// (faster, less faithful to dlib).
-    #[arg(long, value_enum, default_value_t = AlignWith::Dlib)]
-    align: AlignWith,
-    /// Embed with a fine-tuned copy of dlib's network (`likeness train encoder --init dlib`)
-    /// instead of the model cache's.
-    #[arg(long, value_name = "FILE")]
-    encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: FacePipelineArgs,
     /// A verification head (`likeness train verifier`): also print its probability that the
     /// two faces are the same person, σ(Σ w_k·φ_k + b).
     #[arg(long, value_name = "HEAD.json")]
@@ -50,7 +44,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let faces = load_faces(args.align, args.encoder.as_deref())?;
+    let faces = args.pipeline.load()?;
     let a = single_face(&faces, &args.a)?;
     let b = single_face(&faces, &args.b)?;
     let verdict = verify(&a.embedding, &b.embedding, args.tolerance)?;
