@@ -1,35 +1,23 @@
 //! The probe on dlib's real face ResNet from the model cache: over a few cached samples resized
 //! to its 150×150 input, each unit's best hit is the maximum of its layer's map.
 
-use likeness_models::Cache;
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::nets::dlib_resnet::{CHIP_SIZE, DlibResNet};
+use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_probe::{DlibProbeNet, ProbeConfig, ProbeNet, Prober, UnitSelection};
 
-fn cached(
-    what: &str,
-    path: Result<std::path::PathBuf, likeness_models::Missing>,
-) -> std::path::PathBuf {
-    path.unwrap_or_else(|e| panic!("{what}: {e}"))
-}
-
 #[test]
 fn real_dlib_top_hits_are_the_maxima_of_their_maps() {
-    let cache = Cache::from_env().unwrap();
-    let weights = WeightMap::load(&cached(
-        "dlib ResNet (run `cargo run -p likeness -- models fetch`)",
-        cache.model_path("dlib_resnet"),
-    ))
-    .unwrap();
+    let weights = WeightMap::load(&cache_file("models/dlib_resnet.safetensors")).unwrap();
     let device = cpu();
     let net = DlibProbeNet::new(DlibResNet::load(&weights, &device).unwrap(), device);
     let side = CHIP_SIZE as u32;
     let images: Vec<(String, Image)> = ["Tom_Hanks_54745.png", "t1.jpg", "astronaut.png"]
         .iter()
         .map(|name| {
-            let image = Image::open(&cached(name, cache.sample_path(name))).unwrap();
+            let image = Image::open(&cache_file(&format!("samples/{name}"))).unwrap();
             (name.to_string(), image.resize(side, side))
         })
         .collect();

@@ -1,27 +1,19 @@
 //! The probe on the real VGG-16 from the model cache: each top patch holds everything its
 //! activation depends on, and the probe agrees with a direct forward pass.
 
-use likeness_models::Cache;
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::Vgg;
+use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_probe::{ProbeConfig, ProbeNet, Prober, UnitSelection, VggProbeNet, fit_longer_side};
 
-fn cached(
-    what: &str,
-    path: Result<std::path::PathBuf, likeness_models::Missing>,
-) -> std::path::PathBuf {
-    path.unwrap_or_else(|e| panic!("{what}: {e}"))
-}
-
 #[test]
 fn real_vgg16_hits_depend_only_on_their_patch() {
-    let cache = Cache::from_env().unwrap();
-    let weights = WeightMap::load(&cached("VGG-16", cache.model_path("vgg16"))).unwrap();
+    let weights = WeightMap::load(&cache_file("models/vgg16.safetensors")).unwrap();
     let device = cpu();
     let net = VggProbeNet::new(Vgg::load(&weights, &device).unwrap(), device);
-    let image = Image::open(&cached("astronaut.png", cache.sample_path("astronaut.png"))).unwrap();
+    let image = Image::open(&cache_file("samples/astronaut.png")).unwrap();
     let image = fit_longer_side(&image, 112);
     let layer = "relu4_1".to_string();
     let field = net.receptive_field(&layer).unwrap();
