@@ -1,5 +1,7 @@
-//! The detector (BlazeFace front + back, tiling plan, weighted NMS) on the photos of
-//! `shared/reference/dlib_chips.npz`: every face dlib found is found (IoU ≥ 0.5 with dlib's box).
+//! The detector (BlazeFace front + back, tiling plan, weighted NMS, close-up confirmation) on
+//! the photos of `shared/reference/dlib_chips.npz`: every face dlib found is found (IoU ≥ 0.5
+//! with dlib's box), and nothing else but three real faces dlib misses; and nothing on the
+//! samples without faces.
 //!
 //! Needs the model cache (`cargo run -p likeness -- models fetch`): the BlazeFace models and
 //! the sample photos.
@@ -12,20 +14,29 @@ use likeness_nn::npz::read_npz;
 use likeness_nn::testdata::{cache_file, reference_dir};
 use likeness_nn::weights::WeightMap;
 
+/// Faces in the reference photos that dlib's HOG detector misses, looked at by eye: two turned
+/// heads in sample2.jpg, a tilted one on the left of sample4.jpg. Anything else found beside
+/// dlib's faces is a false positive (before the close-up confirmation: a wall plate in
+/// sample3.jpg).
+const REAL_FACES_DLIB_MISSES: &[(&str, usize)] = &[("sample2.jpg", 2), ("sample4.jpg", 1)];
+
+fn detector() -> Detector {
+    let weights =
+        |name: &str| WeightMap::load(&cache_file(&format!("models/{name}.safetensors"))).unwrap();
+    Detector::load(
+        &weights("blazeface_front"),
+        &weights("blazeface_back"),
+        &likeness_nn::device::cpu(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn finds_every_face_dlib_found_in_the_reference_photos() {
     let reference = reference_dir();
     let chips = read_npz(&reference.join("dlib_chips.npz")).unwrap();
     let names = std::fs::read_to_string(reference.join("dlib_chips_names.txt")).unwrap();
-    let weights =
-        |name: &str| WeightMap::load(&cache_file(&format!("models/{name}.safetensors"))).unwrap();
-    let device = likeness_nn::device::cpu();
-    let detector = Detector::load(
-        &weights("blazeface_front"),
-        &weights("blazeface_back"),
-        &device,
-    )
-    .unwrap();
+    let detector = detector();
 
     let mut files: Vec<&str> = names
         .lines()
@@ -33,6 +44,7 @@ fn finds_every_face_dlib_found_in_the_reference_photos() {
         .collect();
     files.dedup();
     let mut ious = Vec::new();
+    let mut unexpected = Vec::new();
     for file in files {
         let photo = Image::open(&cache_file(&format!("samples/{file}"))).unwrap();
         let start = Instant::now();
@@ -75,6 +87,13 @@ fn finds_every_face_dlib_found_in_the_reference_photos() {
             photo.height,
             found.len()
         );
+        let known = REAL_FACES_DLIB_MISSES
+            .iter()
+            .find(|(f, _)| *f == file)
+            .map_or(0, |(_, n)| *n);
+        if extra.len() != known {
+            unexpected.push((file, extra));
+        }
     }
     ious.sort_by(|a, b| a.0.total_cmp(&b.0));
     let values: Vec<f32> = ious.iter().map(|v| v.0).collect();
@@ -87,4 +106,31 @@ fn finds_every_face_dlib_found_in_the_reference_photos() {
     );
     assert_eq!(values.len(), 26);
     assert!(values[0] >= 0.5, "missed or misplaced: {:?}", ious[0]);
+    assert!(
+        unexpected.is_empty(),
+        "detections beside dlib's faces other than {REAL_FACES_DLIB_MISSES:?}: {unexpected:?}"
+    );
+}
+
+#[test]
+fn finds_no_face_where_there_is_none() {
+    let detector = detector();
+    // a cat, a coffee cup (both found as faces before the close-up confirmation) and textures
+    for file in [
+        "chelsea.png",
+        "coffee.png",
+        "brick.png",
+        "grass.png",
+        "gravel.png",
+    ] {
+        let photo = Image::open(&cache_file(&format!("samples/{file}"))).unwrap();
+        let found = detector.detect(&photo).unwrap();
+        println!("{file}: {found:?}");
+        assert!(found.is_empty(), "{file}: {found:?}");
+    }
+    // while a photo that is all face (a 112² aligned face) keeps its face
+    let photo = Image::open(&cache_file("samples/Tom_Hanks_54745.png")).unwrap();
+    let found = detector.detect(&photo).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].width() > 70.0, "{found:?}");
 }
