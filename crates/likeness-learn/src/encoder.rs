@@ -19,12 +19,11 @@ use likeness_nn::image::Image;
 use likeness_nn::nets::dlib_resnet::{
     CHIP_SIZE, DlibResNet, EMBEDDING_DIM, INPUT_MEAN_RGB, INPUT_SCALE,
 };
-use likeness_nn::optim::AdamConfig;
+use likeness_nn::optim::{self, Adam, AdamConfig};
 use likeness_nn::weights::WeightMap;
 use serde::Serialize;
 
 use crate::error::{LearnError, Result};
-use crate::optim::Adam;
 use crate::rng::Rng;
 use crate::triplet::{Mining, batch_triplet_loss, mine, squared_distances};
 
@@ -271,6 +270,9 @@ pub trait TripletNet: Module + Sized {
     fn embed_batch(&self, x: Tensor<4>) -> Tensor<2>;
     /// The weights, with metadata saying which network they are (see [`AnyEncoder::load`]).
     fn weights(&self) -> Result<WeightMap>;
+    /// Sets which parameters train: only the last `blocks` residual blocks and the final
+    /// projection, or with `None` every parameter (see [`TrainConfig::train_last`]).
+    fn train_last(self, blocks: Option<usize>) -> Result<Self>;
 }
 
 impl TripletNet for Encoder {
@@ -288,6 +290,16 @@ impl TripletNet for Encoder {
 
     fn weights(&self) -> Result<WeightMap> {
         self.to_weights()
+    }
+
+    fn train_last(self, blocks: Option<usize>) -> Result<Self> {
+        match blocks {
+            None => Ok(optim::set_trainable(self, |_| true)),
+            Some(_) => Err(LearnError::Options(
+                "training only the last blocks applies to dlib's network, not the small ConvNet"
+                    .into(),
+            )),
+        }
     }
 }
 
@@ -310,6 +322,13 @@ impl TripletNet for DlibResNet {
 
     fn weights(&self) -> Result<WeightMap> {
         Ok(self.to_weights()?)
+    }
+
+    fn train_last(self, blocks: Option<usize>) -> Result<Self> {
+        Ok(match blocks {
+            None => optim::set_trainable(self, |_| true),
+            Some(n) => train_last_blocks(self, n),
+        })
     }
 }
 
@@ -455,6 +474,10 @@ pub struct TrainConfig {
     pub validation: f64,
     pub augment: bool,
     pub seed: u64,
+    /// Train only the last N residual blocks of dlib's network and its projection, the rest
+    /// frozen (`None`: every parameter). Recorded in checkpoints: a resumed run must train
+    /// the same part ([`resumed_train_last`]).
+    pub train_last: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -472,6 +495,7 @@ impl Default for TrainConfig {
             validation: 0.2,
             augment: true,
             seed: 1,
+            train_last: None,
         }
     }
 }
@@ -513,11 +537,56 @@ pub enum Progress<'a> {
 const EPOCH_KEY: &str = "train.epoch";
 const RNG_KEY: &str = "train.rng";
 const SEED_KEY: &str = "train.seed";
+/// Checkpoint metadata: [`TrainConfig::train_last`], a block count or [`EVERY_LAYER`].
+const TRAIN_LAST_KEY: &str = "train.train_last";
+const EVERY_LAYER: &str = "all";
 
-/// Trains `net` (on the autodiff device; parameters that do not require gradients stay
+/// The `train_last` a checkpoint records: `None` if it records none (a bare network, or a
+/// checkpoint written before it was recorded), else the value (`Some(None)`: every layer).
+fn recorded_train_last(checkpoint: &WeightMap) -> Result<Option<Option<usize>>> {
+    let Some(value) = checkpoint.meta(TRAIN_LAST_KEY) else {
+        return Ok(None);
+    };
+    if value == EVERY_LAYER {
+        return Ok(Some(None));
+    }
+    value.parse().map(|n| Some(Some(n))).map_err(|_| {
+        LearnError::Data(format!(
+            "checkpoint metadata `{TRAIN_LAST_KEY}` is {value:?}, neither a block count nor \
+             {EVERY_LAYER:?}"
+        ))
+    })
+}
+
+/// How a `train_last` reads in messages: the command's flag, or its absence.
+fn describe_train_last(blocks: Option<usize>) -> String {
+    match blocks {
+        Some(n) => format!("--train-last {n}"),
+        None => "every layer (no --train-last)".into(),
+    }
+}
+
+/// The `train_last` to resume `checkpoint` with, given the one asked for (`None`: not
+/// asked): the recorded value when none is asked for; a different one is refused, since it
+/// would silently make another run. A checkpoint that records none takes what is asked.
+pub fn resumed_train_last(checkpoint: &WeightMap, asked: Option<usize>) -> Result<Option<usize>> {
+    match (recorded_train_last(checkpoint)?, asked) {
+        (None, asked) => Ok(asked),
+        (Some(recorded), None) => Ok(recorded),
+        (Some(recorded), Some(n)) if recorded == Some(n) => Ok(recorded),
+        (Some(recorded), Some(n)) => Err(LearnError::Options(format!(
+            "the checkpoint was trained with {}, not --train-last {n}: leave the flag out to \
+             continue as it was trained",
+            describe_train_last(recorded)
+        ))),
+    }
+}
+
+/// Trains `net` (on the autodiff device; the part [`TrainConfig::train_last`] says, the rest
 /// frozen) on `(identity, image)` examples. With `resume` (a checkpoint [`Progress::Epoch`]
 /// gave, whose weights `net` already holds) the optimiser's moments, the epoch count and the
-/// random stream are restored, so the run continues exactly as if it had not stopped.
+/// random stream are restored, so the run continues exactly as if it had not stopped; a
+/// checkpoint trained with another seed or another `train_last` is refused.
 pub fn train<N: TripletNet>(
     data: &[(usize, Image)],
     config: &TrainConfig,
@@ -557,7 +626,7 @@ pub fn train<N: TripletNet>(
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| LearnError::Data(format!("the checkpoint lacks `{key}`")))
         };
-        if crate::optim::has_state(checkpoint) {
+        if optim::has_state(checkpoint) {
             // Another seed would hold out other identities and make another run.
             let seed = meta(SEED_KEY)?;
             if seed != config.seed {
@@ -565,10 +634,21 @@ pub fn train<N: TripletNet>(
                     "the checkpoint was trained with seed {seed}: resume with the same seed"
                 )));
             }
+            // Another trained part would continue another run.
+            if let Some(recorded) = recorded_train_last(checkpoint)?
+                && recorded != config.train_last
+            {
+                return Err(LearnError::Options(format!(
+                    "the checkpoint was trained with {}, the configuration asks for {}",
+                    describe_train_last(recorded),
+                    describe_train_last(config.train_last)
+                )));
+            }
             done = usize::try_from(meta(EPOCH_KEY)?).unwrap_or(usize::MAX);
             rng = Rng::new(meta(RNG_KEY)?);
         }
     }
+    net = net.train_last(config.train_last)?;
     let size = net.input_size();
     let planar: Vec<Vec<f32>> = data.iter().map(|(_, img)| to_planar(img, size)).collect();
     let device = cpu_autodiff();
@@ -631,6 +711,12 @@ pub fn train<N: TripletNet>(
         checkpoint.set_meta(EPOCH_KEY, epoch.to_string());
         checkpoint.set_meta(RNG_KEY, rng.state().to_string());
         checkpoint.set_meta(SEED_KEY, config.seed.to_string());
+        checkpoint.set_meta(
+            TRAIN_LAST_KEY,
+            config
+                .train_last
+                .map_or(EVERY_LAYER.to_string(), |n| n.to_string()),
+        );
         progress(Progress::Epoch {
             report: &report,
             checkpoint: &checkpoint,
@@ -724,7 +810,7 @@ pub fn save<N: TripletNet>(net: &N, path: &Path) -> Result<()> {
 /// projection (fine-tuning on a CPU: no gradient is computed below the trained part).
 pub fn train_last_blocks(net: DlibResNet, blocks: usize) -> DlibResNet {
     let first = net.num_blocks().saturating_sub(blocks);
-    crate::optim::set_trainable(net, |path| {
+    optim::set_trainable(net, |path| {
         if path.starts_with("fc") {
             return true;
         }
@@ -852,6 +938,7 @@ mod tests {
         })
         .unwrap();
         let checkpoint = checkpoint.unwrap();
+        assert_eq!(checkpoint.meta(TRAIN_LAST_KEY), Some(EVERY_LAYER));
         // Through the file format, as the command does it.
         let bytes = checkpoint.to_safetensors().unwrap();
         let checkpoint = WeightMap::from_safetensors(&bytes).unwrap();
@@ -871,7 +958,7 @@ mod tests {
         // Without the optimiser state (weights only), the second epoch goes elsewhere.
         let bare = resumed.to_weights().unwrap();
         let (net, _) = Encoder::load(&bare, &cpu_autodiff()).unwrap();
-        assert!(!crate::optim::has_state(&bare));
+        assert!(!optim::has_state(&bare));
         let (_, more) = train(&data, &two, net, Some(&bare), |_| Ok(())).unwrap();
         assert_eq!(more.len(), 2, "a plain network starts at epoch 1");
         // Another seed would split and sample differently: refused.
@@ -881,6 +968,47 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("seed 1"), "{err}");
+        // So would training another part of the network.
+        let other = TrainConfig {
+            train_last: Some(1),
+            ..two
+        };
+        let (net, _) = Encoder::load(&checkpoint, &cpu_autodiff()).unwrap();
+        let err = train(&data, &other, net, Some(&checkpoint), |_| Ok(()))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("every layer"), "{err}");
+    }
+
+    #[test]
+    fn resuming_keeps_the_trained_part() {
+        let mut map = WeightMap::new();
+        // A map that records nothing (a bare network) takes what is asked.
+        assert_eq!(resumed_train_last(&map, Some(3)).unwrap(), Some(3));
+        map.set_meta(TRAIN_LAST_KEY, "2");
+        assert_eq!(resumed_train_last(&map, None).unwrap(), Some(2));
+        assert_eq!(resumed_train_last(&map, Some(2)).unwrap(), Some(2));
+        let err = resumed_train_last(&map, Some(3)).unwrap_err().to_string();
+        assert!(
+            err.contains("--train-last 2") && err.contains("--train-last 3"),
+            "{err}"
+        );
+        map.set_meta(TRAIN_LAST_KEY, EVERY_LAYER);
+        assert_eq!(resumed_train_last(&map, None).unwrap(), None);
+        let err = resumed_train_last(&map, Some(1)).unwrap_err().to_string();
+        assert!(err.contains("every layer"), "{err}");
+        map.set_meta(TRAIN_LAST_KEY, "two");
+        assert!(resumed_train_last(&map, None).is_err());
+        // The small network has no blocks to single out.
+        let data = synthetic(4, 3, 2);
+        let config = TrainConfig {
+            train_last: Some(1),
+            ..TrainConfig::default()
+        };
+        let err = train(&data, &config, fresh(&config), None, |_| Ok(()))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("dlib"), "{err}");
     }
 
     #[test]

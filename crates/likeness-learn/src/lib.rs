@@ -17,14 +17,12 @@
 //!   training loses ground (the network specialises in the training classes).
 //! - [`encoder`]: training an embedding network with the triplet loss — a small ConvNet from
 //!   scratch, or dlib's face network fine-tuned — with checkpoints that resume exactly.
-//! - [`optim`]: Adam whose moments are saved in checkpoints, and freezing by parameter path.
 
 pub mod digits;
 pub mod encoder;
 pub mod error;
 pub mod eval;
 pub mod head;
-pub mod optim;
 pub mod pairs;
 pub mod rng;
 pub mod triplet;

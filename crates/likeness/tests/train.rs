@@ -151,12 +151,11 @@ fn mirrored(image: &Image) -> Image {
 fn fine_tunes_dlibs_network() {
     use likeness_face::faces::Faces;
     use likeness_learn::encoder::{self, AnyEncoder, TrainConfig, TripletNet};
-    use likeness_learn::optim::Adam;
     use likeness_learn::rng::Rng;
     use likeness_learn::triplet::Mining;
     use likeness_nn::device::{cpu, cpu_autodiff};
     use likeness_nn::nets::dlib_resnet::DlibResNet;
-    use likeness_nn::optim::AdamConfig;
+    use likeness_nn::optim::{Adam, AdamConfig};
     use likeness_nn::testdata::cache_file;
     use likeness_nn::weights::WeightMap;
 
@@ -255,6 +254,8 @@ fn fine_tunes_dlibs_network() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(stderr.contains("epoch 1/1"), "{stderr}");
+    let first_epoch = WeightMap::load(&out).unwrap();
+    assert_eq!(first_epoch.meta("train.train_last"), Some("1"));
     let pairs = dir.join("pairs.csv");
     std::fs::write(
         &pairs,
@@ -276,5 +277,48 @@ fn fine_tunes_dlibs_network() {
     assert!(eval.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(v["pairs"], 4, "{stderr}");
+
+    // Resuming: another --train-last is refused, naming the file and both values; without
+    // the flag the recorded one applies (block 12 stays frozen, as in the first epoch).
+    let resume = |extra: &[&str], to: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_likeness"))
+            .args(["train", "encoder", "--init", "dlib", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(to)
+            .arg("--resume")
+            .arg(&out)
+            .args(["--epochs", "2", "--steps", "1", "--identities", "2"])
+            .args(["--per-identity", "2", "--validation", "0"])
+            // A wide margin leaves hardest triplets to learn from (see above).
+            .args(["--mining", "hardest", "--margin", "1.0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = resume(&["--train-last", "2"], &dir.join("refused.safetensors"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cli.safetensors")
+            && stderr.contains("--train-last 1")
+            && stderr.contains("--train-last 2"),
+        "{stderr}"
+    );
+    assert!(!dir.join("refused.safetensors").exists());
+    let resumed_path = dir.join("resumed.safetensors");
+    let resumed = resume(&[], &resumed_path);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("as recorded") && stderr.contains("epoch 2/2"),
+        "{stderr}"
+    );
+    let second_epoch = WeightMap::load(&resumed_path).unwrap();
+    assert_eq!(second_epoch.meta("train.train_last"), Some("1"));
+    let moved =
+        |name: &str| second_epoch.get(name).unwrap().data != first_epoch.get(name).unwrap().data;
+    assert!(moved("blocks.13.conv1.weight"), "the last block trained");
+    assert!(!moved("blocks.12.conv1.weight"), "block 12 stayed frozen");
     std::fs::remove_dir_all(&dir).unwrap();
 }

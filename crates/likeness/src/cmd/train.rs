@@ -55,7 +55,8 @@ pub struct EncoderArgs {
     #[arg(long, value_enum, default_value_t = Init::Small)]
     pub init: Init,
     /// With `--init dlib`: train only the last N residual blocks and the final projection
-    /// (the rest frozen: much faster on a CPU). Default: every layer.
+    /// (the rest frozen: much faster on a CPU). Default: every layer. Recorded in the
+    /// checkpoint: `--resume` continues with the recorded value and refuses another.
     #[arg(long, value_name = "N")]
     pub train_last: Option<usize>,
     /// Continue from a checkpoint written by this command (weights, the optimiser's moments,
@@ -356,7 +357,7 @@ fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
     if args.train_last.is_some() && args.init != Init::Dlib {
         bail!("--train-last applies to --init dlib");
     }
-    let config = TrainConfig {
+    let mut config = TrainConfig {
         epochs: args.epochs,
         steps_per_epoch: args.steps,
         identities: args.identities,
@@ -370,6 +371,7 @@ fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
         validation: args.validation,
         augment: !args.no_augment,
         seed: args.seed,
+        train_last: args.train_last,
         ..TrainConfig::default()
     };
     let device = likeness_nn::device::cpu_autodiff();
@@ -391,7 +393,17 @@ fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
                     format!("{wanted:?}").to_lowercase()
                 );
             }
-            eprintln!("resuming from {}", path.display());
+            // The part of the network the checkpoint trained, unless told otherwise (refused:
+            // it would silently make another run).
+            config.train_last = encoder::resumed_train_last(&weights, args.train_last)
+                .with_context(|| format!("resuming from {}", path.display()))?;
+            match (config.train_last, args.train_last) {
+                (Some(n), None) => eprintln!(
+                    "resuming from {} (the last {n} blocks train, as recorded)",
+                    path.display()
+                ),
+                _ => eprintln!("resuming from {}", path.display()),
+            }
             (net, Some(weights))
         }
         None => match args.init {
@@ -413,13 +425,7 @@ fn encoder(args: EncoderArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let reports = match start {
         AnyEncoder::Small(net) => run_training(&data, &config, net, checkpoint.as_ref(), &args)?,
-        AnyEncoder::Dlib(net) => {
-            let net = match args.train_last {
-                Some(n) => encoder::train_last_blocks(*net, n),
-                None => *net,
-            };
-            run_training(&data, &config, net, checkpoint.as_ref(), &args)?
-        }
+        AnyEncoder::Dlib(net) => run_training(&data, &config, *net, checkpoint.as_ref(), &args)?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
