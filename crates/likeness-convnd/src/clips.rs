@@ -9,7 +9,7 @@ use likeness_nn::device::cpu_autodiff;
 
 use crate::clip_net::{ClipNet, ClipNetConfig};
 use crate::rng::Rng;
-use crate::train::{Dataset, TrainOptions, confusion, fit, report};
+use crate::train::{Dataset, TrainOptions, train_and_test};
 use crate::{Error, Report, Result};
 
 /// The 8 directions, counter-clockwise from east (image y grows downwards, so north is −y).
@@ -87,23 +87,20 @@ pub fn run_clips(options: &ClipOptions) -> Result<Report> {
         learning_rate: options.learning_rate,
         class_weights: vec![1.0; DIRECTIONS.len()],
     };
-    let (model, loss) = fit(model, &train, &train_options, &mut rng)?;
-    let confusion = confusion(&model, &test, DIRECTIONS.len())?;
-    let report = report(
-        format!(
-            "3D ConvNet: direction of a moving blob in {FRAMES}-frame {SIDE}×{SIDE} clips (8 classes, chance 12.5 %)"
-        ),
+    let task = format!(
+        "3D ConvNet: direction of a moving blob in {FRAMES}-frame {SIDE}×{SIDE} clips (8 classes, chance 12.5 %)"
+    );
+    let mut report = train_and_test(
+        model,
+        task,
         &DIRECTIONS,
         &train,
         &test,
-        options.epochs,
-        loss,
-        confusion,
-    );
-    Ok(Report {
-        seconds: start.elapsed().as_secs_f64(),
-        ..report
-    })
+        &train_options,
+        &mut rng,
+    )?;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 /// `n` clips `[1, FRAMES, SIDE, SIDE]`, directions balanced and shuffled.

@@ -31,7 +31,7 @@ use likeness_nn::npz::read_npz;
 
 use crate::ecg_net::{EcgNet, EcgNetConfig};
 use crate::rng::Rng;
-use crate::train::{Dataset, TrainOptions, confusion, fit, report};
+use crate::train::{Dataset, TrainOptions, train_and_test};
 use crate::{Error, Report, Result};
 
 /// Sampling rate of the recording (MIT-BIH), Hz.
@@ -169,26 +169,23 @@ pub fn run_ecg(path: &Path, options: &EcgOptions) -> Result<Report> {
         learning_rate: options.learning_rate,
         class_weights,
     };
-    let (model, loss) = fit(model, &train, &train_options, &mut rng)?;
-    let confusion = confusion(&model, &test, CLASSES.len())?;
     let premature = beats.iter().filter(|b| b.premature).count();
-    let report = report(
-        format!(
-            "1D ConvNet: normal vs premature beats, ECG (MIT-BIH 208 excerpt), {} beats labelled, \
-             {premature} premature (RR_prev < {PREMATURE_RATIO} × RR_next)",
-            beats.len()
-        ),
+    let task = format!(
+        "1D ConvNet: normal vs premature beats, ECG (MIT-BIH 208 excerpt), {} beats labelled, \
+         {premature} premature (RR_prev < {PREMATURE_RATIO} × RR_next)",
+        beats.len()
+    );
+    let mut report = train_and_test(
+        model,
+        task,
         &CLASSES,
         &train,
         &test,
-        options.epochs,
-        loss,
-        confusion,
-    );
-    Ok(Report {
-        seconds: start.elapsed().as_secs_f64(),
-        ..report
-    })
+        &train_options,
+        &mut rng,
+    )?;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 /// The 2 s window around `centre`, decimated and with its mean removed; `None` near the ends.

@@ -76,8 +76,32 @@ pub(crate) struct TrainOptions {
     pub class_weights: Vec<f32>,
 }
 
+/// Trains `model` on `train`, tests it on `test` and reports both (`seconds` left 0 for the
+/// caller, who knows when the example started).
+pub(crate) fn train_and_test<const D: usize, M: Classifier<D>>(
+    model: M,
+    task: String,
+    classes: &[&str],
+    train: &Dataset,
+    test: &Dataset,
+    options: &TrainOptions,
+    rng: &mut Rng,
+) -> Result<Report> {
+    let (model, loss) = fit(model, train, options, rng)?;
+    let confusion = confusion(&model, test, classes.len())?;
+    Ok(report(
+        task,
+        classes,
+        train,
+        test,
+        options.epochs,
+        loss,
+        confusion,
+    ))
+}
+
 /// Trains `model` on `data`; returns it and the last epoch's mean loss.
-pub(crate) fn fit<const D: usize, M: Classifier<D>>(
+fn fit<const D: usize, M: Classifier<D>>(
     mut model: M,
     data: &Dataset,
     options: &TrainOptions,
@@ -123,7 +147,7 @@ pub(crate) fn fit<const D: usize, M: Classifier<D>>(
 }
 
 /// `confusion[truth][predicted]` of `model` on `data`, without gradient bookkeeping.
-pub(crate) fn confusion<const D: usize, M: Classifier<D>>(
+fn confusion<const D: usize, M: Classifier<D>>(
     model: &M,
     data: &Dataset,
     classes: usize,
@@ -154,8 +178,8 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 }
 
 /// The report's accuracies from a confusion matrix and the training set's class counts
-/// (`seconds` left 0 for the caller to fill).
-pub(crate) fn report(
+/// (`seconds` left 0).
+fn report(
     task: String,
     classes: &[&str],
     train: &Dataset,
