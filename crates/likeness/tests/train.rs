@@ -29,28 +29,21 @@ fn train_encoder_on_identity_folders() {
     std::fs::write(data.join("person0/broken.png"), b"not an image").unwrap();
     std::fs::create_dir_all(data.join("alone")).unwrap();
     std::fs::copy(data.join("person1/0.png"), data.join("alone/0.png")).unwrap();
+    // Batches of two images of each of three identities, three batches an epoch.
+    let train = |epochs: &str, to: &Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_likeness"))
+            .args(["train", "encoder", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(to)
+            .args(["--epochs", epochs, "--steps", "3", "--identities", "3"])
+            .args(["--per-identity", "2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
     let out = dir.join("enc.safetensors");
-    let run = Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args([
-            "train",
-            "encoder",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-        ])
-        .arg(&out)
-        .args([
-            "--epochs",
-            "2",
-            "--steps",
-            "3",
-            "--identities",
-            "3",
-            "--per-identity",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let run = train("2", &out, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(stderr.contains("cannot form positives"), "{stderr}");
@@ -58,53 +51,12 @@ fn train_encoder_on_identity_folders() {
     assert!(stderr.contains("epoch 2/2"), "{stderr}");
     assert!(std::fs::metadata(&out).unwrap().len() > 0);
     // The trained encoder embeds images for `eval` (and `train verifier`).
-    let pairs = dir.join("pairs.csv");
-    std::fs::write(
-        &pairs,
-        "person0/0.png,person0/1.png,1\nperson0/0.png,person1/0.png,0\n\
-         person2/1.png,person2/2.png,1\nperson2/1.png,person3/2.png,0\n",
-    )
-    .unwrap();
-    let eval = Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args(["eval", "--pairs", pairs.to_str().unwrap(), "--images"])
-        .arg(&data)
-        .arg("--encoder")
-        .arg(&out)
-        .args(["--folds", "2", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    assert_eq!(v["pairs"], 4);
+    let pairs = "person0/0.png,person0/1.png,1\nperson0/0.png,person1/0.png,0\n\
+                 person2/1.png,person2/2.png,1\nperson2/1.png,person3/2.png,0\n";
+    assert_eq!(eval_with_encoder(&dir, pairs, &data, &out)["pairs"], 4);
     // Resuming reads the checkpoint back.
-    let again = Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args([
-            "train",
-            "encoder",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-        ])
-        .arg(dir.join("enc2.safetensors"))
-        .args([
-            "--epochs",
-            "3",
-            "--steps",
-            "3",
-            "--identities",
-            "3",
-            "--per-identity",
-            "2",
-            "--json",
-        ])
-        .arg("--resume")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let resume = ["--json", "--resume", out.to_str().unwrap()];
+    let again = train("3", &dir.join("enc2.safetensors"), &resume);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     // The checkpoint says two epochs are done: only the third is left.
@@ -130,6 +82,26 @@ fn train_encoder_on_identity_folders() {
     assert!(!wrong.status.success());
     assert!(stderr.contains("--init small"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `likeness eval --json` with 2 folds on `pairs` (CSV text, saved as `dir/pairs.csv`) of the
+/// images under `images`, embedded by the `encoder` file; its report, once it has succeeded.
+fn eval_with_encoder(dir: &Path, pairs: &str, images: &Path, encoder: &Path) -> serde_json::Value {
+    let path = dir.join("pairs.csv");
+    std::fs::write(&path, pairs).unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["eval", "--pairs"])
+        .arg(&path)
+        .arg("--images")
+        .arg(images)
+        .arg("--encoder")
+        .arg(encoder)
+        .args(["--folds", "2", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(eval.status.success(), "{stderr}");
+    serde_json::from_slice(&eval.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
 }
 
 /// A horizontal mirror image (the second "photo" of an identity in the fine-tuning test).
@@ -256,27 +228,9 @@ fn fine_tunes_dlibs_network() {
     assert!(stderr.contains("epoch 1/1"), "{stderr}");
     let first_epoch = WeightMap::load(&out).unwrap();
     assert_eq!(first_epoch.meta("train.train_last"), Some("1"));
-    let pairs = dir.join("pairs.csv");
-    std::fs::write(
-        &pairs,
-        "person0/0.png,person0/1.png,1\nperson0/0.png,person1/0.png,0\n\
-         person2/0.png,person2/1.png,1\nperson2/1.png,person3/0.png,0\n",
-    )
-    .unwrap();
-    let eval = Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args(["eval", "--pairs"])
-        .arg(&pairs)
-        .arg("--images")
-        .arg(&data)
-        .arg("--encoder")
-        .arg(&out)
-        .args(["--folds", "2", "--json"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&eval.stderr);
-    assert!(eval.status.success(), "{stderr}");
-    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    assert_eq!(v["pairs"], 4, "{stderr}");
+    let pairs = "person0/0.png,person0/1.png,1\nperson0/0.png,person1/0.png,0\n\
+                 person2/0.png,person2/1.png,1\nperson2/1.png,person3/0.png,0\n";
+    assert_eq!(eval_with_encoder(&dir, pairs, &data, &out)["pairs"], 4);
 
     // Resuming: another --train-last is refused, naming the file and both values; without
     // the flag the recorded one applies (block 12 stays frozen, as in the first epoch).
