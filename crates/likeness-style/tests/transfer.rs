@@ -9,7 +9,9 @@ use likeness_nn::nets::vgg::{Pooling, VggVariant};
 use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_style::optim::{AdamConfig, Stop};
-use likeness_style::{Init, Optimizer, StyleConfig, StyleError, load_weights, transfer};
+use likeness_style::{
+    Init, Optimizer, Progress, StyleConfig, StyleError, StyleOutput, load_weights, transfer,
+};
 
 fn weights() -> WeightMap {
     load_weights(&cache_file("models/vgg16.safetensors")).unwrap()
@@ -17,6 +19,21 @@ fn weights() -> WeightMap {
 
 fn sample(name: &str) -> Image {
     Image::open(&cache_file(&format!("samples/{name}"))).unwrap()
+}
+
+/// Brick's style on the astronaut under `config`.
+fn brick_on_astronaut(
+    config: &StyleConfig,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> StyleOutput {
+    let (content, styles) = (sample("astronaut.png"), [sample("brick.png")]);
+    transfer(&content, &styles, &weights(), config, progress).unwrap()
+}
+
+/// Why a transfer of `content` in its own style under `config` is refused.
+fn refusal(content: &Image, config: &StyleConfig) -> StyleError {
+    let styles = std::slice::from_ref(content);
+    transfer(content, styles, &weights(), config, &mut |_| {}).unwrap_err()
 }
 
 #[test]
@@ -85,45 +102,29 @@ fn every_option_together_runs() {
 
 #[test]
 fn zero_iterations_return_the_initial_image() {
-    let content = sample("astronaut.png");
     let config = StyleConfig {
         size: 48,
         iterations: 0,
         ..StyleConfig::default()
     };
-    let out = transfer(
-        &content,
-        &[sample("brick.png")],
-        &weights(),
-        &config,
-        &mut |_| panic!("no step was asked for"),
-    )
-    .unwrap();
-    assert_eq!(out.image, content.resize(48, 48));
+    let out = brick_on_astronaut(&config, &mut |_| panic!("no step was asked for"));
+    assert_eq!(out.image, sample("astronaut.png").resize(48, 48));
     assert_eq!((out.iterations, out.evaluations), (0, 0));
 }
 
 #[test]
 fn non_finite_loss_stops_and_keeps_the_last_good_image() {
     // α overflows f32: J is Inf or NaN from the first evaluation.
-    let content = sample("astronaut.png");
     let config = StyleConfig {
         size: 48,
         iterations: 5,
         content_weight: 1e300,
         ..StyleConfig::default()
     };
-    let out = transfer(
-        &content,
-        &[sample("brick.png")],
-        &weights(),
-        &config,
-        &mut |_| {},
-    )
-    .unwrap();
+    let out = brick_on_astronaut(&config, &mut |_| {});
     assert_eq!(out.stopped, Some(Stop::NonFinite));
     assert_eq!(out.iterations, 0);
-    assert_eq!(out.image, content.resize(48, 48));
+    assert_eq!(out.image, sample("astronaut.png").resize(48, 48));
 }
 
 #[test]
@@ -134,14 +135,7 @@ fn too_large_is_refused_with_a_size_that_fits() {
         ..StyleConfig::default()
     };
     let content = Image::from_rgb(64, 32, vec![128; 64 * 32 * 3]).unwrap();
-    let err = transfer(
-        &content,
-        std::slice::from_ref(&content),
-        &weights(),
-        &config,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = refusal(&content, &config);
     let StyleError::TooLarge { fits, .. } = err else {
         panic!("{err}")
     };
@@ -170,14 +164,6 @@ fn weights_of_another_network_are_refused() {
         model: VggVariant::Vgg19,
         ..StyleConfig::default()
     };
-    let content = sample("brick.png");
-    let err = transfer(
-        &content,
-        std::slice::from_ref(&content),
-        &weights(),
-        &config,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = refusal(&sample("brick.png"), &config);
     assert!(err.to_string().contains("Vgg16"), "{err}");
 }
