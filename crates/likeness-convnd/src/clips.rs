@@ -81,7 +81,7 @@ pub fn run_clips(options: &ClipOptions) -> Result<Report> {
         width: options.width,
     };
     let model = ClipNet::init(&config, rng.fork(), &cpu_autodiff())?;
-    let train_options = TrainOptions {
+    let schedule = TrainOptions {
         epochs: options.epochs,
         batch_size: options.batch_size,
         learning_rate: options.learning_rate,
@@ -90,15 +90,7 @@ pub fn run_clips(options: &ClipOptions) -> Result<Report> {
     let task = format!(
         "3D ConvNet: direction of a moving blob in {FRAMES}-frame {SIDE}×{SIDE} clips (8 classes, chance 12.5 %)"
     );
-    let mut report = train_and_test(
-        model,
-        task,
-        &DIRECTIONS,
-        &train,
-        &test,
-        &train_options,
-        &mut rng,
-    )?;
+    let mut report = train_and_test(model, task, &DIRECTIONS, &train, &test, &schedule, &mut rng)?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -163,7 +163,7 @@ pub fn run_ecg(path: &Path, options: &EcgOptions) -> Result<Report> {
         hidden: 32,
     };
     let model = EcgNet::init(&config, rng.fork(), &cpu_autodiff())?;
-    let train_options = TrainOptions {
+    let schedule = TrainOptions {
         epochs: options.epochs,
         batch_size: options.batch_size,
         learning_rate: options.learning_rate,
@@ -175,15 +175,7 @@ pub fn run_ecg(path: &Path, options: &EcgOptions) -> Result<Report> {
          {premature} premature (RR_prev < {PREMATURE_RATIO} × RR_next)",
         beats.len()
     );
-    let mut report = train_and_test(
-        model,
-        task,
-        &CLASSES,
-        &train,
-        &test,
-        &train_options,
-        &mut rng,
-    )?;
+    let mut report = train_and_test(model, task, &CLASSES, &train, &test, &schedule, &mut rng)?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }
