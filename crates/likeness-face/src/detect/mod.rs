@@ -31,6 +31,7 @@ use burn::tensor::{Device, Tensor};
 use likeness_nn::image::Image;
 use likeness_nn::nets::blazeface::{self, BlazeFace, BlazeFaceVariant};
 use likeness_nn::weights::WeightMap;
+use rayon::prelude::*;
 
 use crate::error::{FaceError, Result};
 
@@ -52,7 +53,8 @@ const TILE_EDGE_MARGIN: f32 = 0.02;
 /// Sides, in widths of a candidate's box, of the square crops around it in which the front model
 /// re-examines it ([`DetectOptions::confirm`]): the face then spans two thirds and half of the
 /// front model's input, the close-up framing it was made for. Two views because on our samples
-/// a real face scored low in one or the other (turned, tilted, 40 px faces), never in both.
+/// a real face scored low in one or the other (turned, tilted, 40 px faces), never in both; the
+/// second runs only for candidates the first did not confirm.
 pub const CONFIRM_CONTEXTS: [f32; 2] = [1.5, 2.0];
 /// Default score the front model must give a candidate in one of the close-up views. Measured
 /// on the samples (tests/detection.rs), best of the two views: the 29 real faces, also with the
@@ -431,7 +433,7 @@ where
             .map(|p| (p, Letterbox::new(p.region, model.input_size())))
             .collect();
         let inputs = mine
-            .iter()
+            .par_iter()
             .map(|(_, lb)| lb.apply(image))
             .collect::<Result<Vec<_>>>()?;
         let outputs = network(model, &inputs)?;
@@ -477,45 +479,43 @@ where
     F: FnMut(Model, &[Image]) -> Result<Vec<RawOutput>>,
 {
     let model = Model::Front;
-    let views: Vec<(usize, Letterbox)> = candidates
-        .iter()
-        .enumerate()
-        .flat_map(|(i, d)| {
-            let centre = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
-            let side = d.width().max(d.height());
-            CONFIRM_CONTEXTS.iter().filter_map(move |k| {
-                let size = model.input_size();
-                Letterbox::around(image.width, image.height, centre, k * side, size)
+    let mut confirmed = vec![false; candidates.len()];
+    // one view at a time, each only for the candidates the previous views left unconfirmed
+    for context in CONFIRM_CONTEXTS {
+        let views: Vec<(usize, Letterbox)> = candidates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !confirmed[*i])
+            .filter_map(|(i, d)| {
+                let centre = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
+                let side = context * d.width().max(d.height());
+                Letterbox::around(image.width, image.height, centre, side, model.input_size())
                     .map(|lb| (i, lb))
             })
-        })
-        .collect();
-    if views.is_empty() {
-        return Ok(Vec::new());
-    }
-    let inputs = views
-        .iter()
-        .map(|(_, lb)| lb.apply(image))
-        .collect::<Result<Vec<_>>>()?;
-    let outputs = network(model, &inputs)?;
-    if outputs.len() != inputs.len() {
-        return Err(FaceError::OutputSize {
-            what: "BlazeFace confirmation batch",
-            expected: inputs.len(),
-            got: outputs.len(),
-        });
-    }
-    let mut confirmed = vec![false; candidates.len()];
-    for ((i, letterbox), (scores, regressors)) in views.iter().zip(outputs) {
-        if confirmed[*i] {
-            continue;
+            .collect();
+        if views.is_empty() {
+            break;
         }
-        confirmed[*i] = decode::decode(model, &scores, &regressors, min_score)?
-            .iter()
-            .any(|d| {
-                let d = d.map(|x, y| letterbox.to_image(x, y));
-                decode::iou(&d.bbox, &candidates[*i].bbox) >= CONFIRM_IOU
+        let inputs = views
+            .par_iter()
+            .map(|(_, lb)| lb.apply(image))
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = network(model, &inputs)?;
+        if outputs.len() != inputs.len() {
+            return Err(FaceError::OutputSize {
+                what: "BlazeFace confirmation batch",
+                expected: inputs.len(),
+                got: outputs.len(),
             });
+        }
+        for ((i, letterbox), (scores, regressors)) in views.iter().zip(outputs) {
+            confirmed[*i] = decode::decode(model, &scores, &regressors, min_score)?
+                .iter()
+                .any(|d| {
+                    let d = d.map(|x, y| letterbox.to_image(x, y));
+                    decode::iou(&d.bbox, &candidates[*i].bbox) >= CONFIRM_IOU
+                });
+        }
     }
     Ok(candidates
         .into_iter()
@@ -567,14 +567,23 @@ impl Detector {
         })
     }
 
-    /// Runs one model on square inputs of its size, in batches.
+    /// Runs one model on square inputs of its size, in batches, the batches in parallel.
     pub fn run(&self, model: Model, inputs: &[Image]) -> Result<Vec<RawOutput>> {
+        let batches = inputs
+            .par_chunks(MAX_BATCH)
+            .map(|batch| self.run_batch(model, batch))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
+    /// Runs one model on one batch of inputs.
+    fn run_batch(&self, model: Model, batch: &[Image]) -> Result<Vec<RawOutput>> {
         let (net, variant) = match model {
             Model::Front => (&self.front, BlazeFaceVariant::Front),
             Model::Back => (&self.back, BlazeFaceVariant::Back),
         };
-        let mut out = Vec::with_capacity(inputs.len());
-        for batch in inputs.chunks(MAX_BATCH) {
+        let mut out = Vec::with_capacity(batch.len());
+        {
             let x = batch
                 .iter()
                 .map(|img| blazeface::image_input(img, variant, &self.device))
@@ -697,12 +706,12 @@ mod tests {
     fn confirmation_keeps_only_what_the_front_model_finds_close_up() {
         let photo = Image::from_rgb(200, 200, vec![128; 200 * 200 * 3]).unwrap();
         // every pass sees a face filling half of its input; the front model's close-up views
-        // (the third call) score it `close_up`
+        // (every call after the two whole-photo passes) score it `close_up`
         let run = |options: &DetectOptions, close_up: f32| {
             let mut calls = Vec::new();
             let found = detect_with(&photo, options, |model, inputs| {
                 calls.push((model, inputs.len()));
-                let logit = if calls.len() == 3 { close_up } else { 3.0 };
+                let logit = if calls.len() > 2 { close_up } else { 3.0 };
                 Ok(vec![centred_face(model, 2.0, logit); inputs.len()])
             })
             .unwrap();
@@ -712,13 +721,15 @@ mod tests {
         let (found, calls) = run(&options, 2.0);
         assert_eq!(found.len(), 1);
         assert!((found[0].bbox[0] - 50.0).abs() < 1.0 && (found[0].bbox[2] - 150.0).abs() < 1.0);
-        // whole-photo front and back passes, then both views of the one candidate
+        // whole-photo front and back passes, then the first close-up view, which confirms
         assert_eq!(
             calls,
-            [(Model::Front, 1), (Model::Back, 1), (Model::Front, 2)]
+            [(Model::Front, 1), (Model::Back, 1), (Model::Front, 1)]
         );
-        // a close-up score of sigmoid(0) = 0.5 is under CONFIRM_MIN_SCORE
-        assert!(run(&options, 0.0).0.is_empty());
+        // a close-up score of sigmoid(0) = 0.5 is under CONFIRM_MIN_SCORE: both views are tried
+        let (found, calls) = run(&options, 0.0);
+        assert!(found.is_empty());
+        assert_eq!(calls.len(), 2 + CONFIRM_CONTEXTS.len());
         let unconfirmed = DetectOptions {
             confirm: None,
             ..options
