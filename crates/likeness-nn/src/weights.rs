@@ -149,7 +149,10 @@ impl WeightMap {
             })
             .collect::<Result<Vec<_>>>()?;
         let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone().into_iter().collect());
-        safetensors::serialize(views, meta).map_err(|e| NnError::Mismatch(e.to_string()))
+        let mut bytes =
+            safetensors::serialize(views, meta).map_err(|e| NnError::Mismatch(e.to_string()))?;
+        sort_header(&mut bytes)?;
+        Ok(bytes)
     }
 
     /// Parses safetensors bytes. Only f32 tensors are accepted (f16/bf16/f64 are converted).
@@ -199,6 +202,33 @@ impl WeightMap {
         let bytes = self.to_safetensors()?;
         write_atomic(path, &bytes)
     }
+}
+
+/// Rewrites a safetensors header in place with its keys sorted. The safetensors crate takes the
+/// metadata as a `HashMap`, so the same map can come out in any order; sorted, a saved file is a
+/// function of its contents alone (a model imported twice is the same bytes, and has the same
+/// SHA-256 in the cache's manifest). Same JSON, so the same length: offsets stay valid.
+fn sort_header(bytes: &mut [u8]) -> Result<()> {
+    let bad = |why: String| NnError::Mismatch(format!("safetensors header we wrote: {why}"));
+    let len = bytes
+        .first_chunk::<8>()
+        .map(|n| u64::from_le_bytes(*n) as usize)
+        .ok_or_else(|| bad("shorter than 8 bytes".into()))?;
+    let header = bytes
+        .get_mut(8..8 + len)
+        .ok_or_else(|| bad(format!("length {len} past the end")))?;
+    // serde_json's map is ordered by key (its `preserve_order` feature is off).
+    let value: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| bad(e.to_string()))?;
+    let sorted = serde_json::to_vec(&value).map_err(|e| bad(e.to_string()))?;
+    if sorted.len() > len {
+        return Err(bad(format!("{} bytes sorted, {len} before", sorted.len())));
+    }
+    let (text, padding) = header.split_at_mut(sorted.len());
+    text.copy_from_slice(&sorted);
+    // safetensors pads the header to a multiple of 8 bytes with spaces.
+    padding.fill(b' ');
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a flushed temporary sibling and a rename, so no reader
@@ -272,6 +302,25 @@ mod tests {
         w.set_meta("source", "test");
         let back = WeightMap::from_safetensors(&w.to_safetensors().unwrap()).unwrap();
         assert_eq!(back, w);
+    }
+
+    #[test]
+    fn the_same_map_is_always_the_same_bytes() {
+        // Several metadata keys: in safetensors' HashMap their order differs between maps.
+        let mut w = WeightMap::new();
+        w.insert("w", vec![2], vec![1.0, 2.0]).unwrap();
+        for k in 0..12 {
+            w.set_meta(format!("key{k}"), format!("value {k}"));
+        }
+        let first = w.to_safetensors().unwrap();
+        for _ in 0..5 {
+            assert_eq!(w.to_safetensors().unwrap(), first);
+        }
+        // Still a valid file, with the header's keys in order.
+        assert_eq!(WeightMap::from_safetensors(&first).unwrap(), w);
+        let text = String::from_utf8_lossy(&first);
+        assert!(text.find("key0").unwrap() < text.find("key11").unwrap());
+        assert!(text.find("key11").unwrap() < text.find("key2").unwrap());
     }
 
     #[test]
