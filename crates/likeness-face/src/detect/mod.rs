@@ -21,7 +21,13 @@
 //! [`TILE_MAX_FACE`]. Detections of a tile that touch one of its borders inside the photo are
 //! cut faces and are dropped (a coarser level sees them whole); all the rest are merged by
 //! weighted NMS.
-//! For a 1920×1280 group photo with m = 40 that is about 34 passes of a 256² network.
+//! For a 1920×1280 group photo with m = 40 that is about 34 passes of a 256² network, run in
+//! parallel.
+//!
+//! # Confirmation
+//! BlazeFace also fires on face-like things (a cat, a cup, a wall plate). Each merged candidate
+//! is shown to the front model again, in a square crop a little wider than its box, and kept
+//! only if the front model finds it there too ([`DetectOptions::confirm`]).
 
 pub mod decode;
 
@@ -241,35 +247,46 @@ pub fn resample(image: &Image, region: Region, width: u32, height: u32) -> Resul
     }
     let xs = filter_taps(region.width, width);
     let ys = filter_taps(region.height, height);
-    // Horizontal pass over every row of the region, then the vertical pass.
-    let (rw, stride) = (width as usize, image.width as usize);
-    let mut tmp = vec![0f32; region.height as usize * rw * 3];
-    for y in 0..region.height as usize {
-        let src_row = (region.y as usize + y) * stride;
-        for (x, (start, weights)) in xs.iter().enumerate() {
+    // Horizontal pass over every row of the region, then the vertical pass. Each output value
+    // sums its taps in order from zero, however the loops are arranged: the same bits.
+    let (row_len, stride) = (width as usize * 3, image.width as usize);
+    let mut tmp = vec![0f32; region.height as usize * row_len];
+    // one source row as floats (exact), converted once rather than once per tap
+    let src_len = region.width as usize * 3;
+    let mut src = vec![0f32; src_len];
+    for (y, dst) in tmp.chunks_exact_mut(row_len).enumerate() {
+        let first = ((region.y as usize + y) * stride + region.x as usize) * 3;
+        for (s, &p) in src.iter_mut().zip(&image.pixels[first..first + src_len]) {
+            *s = p as f32;
+        }
+        for ((start, weights), out) in xs.iter().zip(dst.chunks_exact_mut(3)) {
             let mut acc = [0f32; 3];
-            for (k, w) in weights.iter().enumerate() {
-                let i = (src_row + region.x as usize + start + k) * 3;
-                for (a, &p) in acc.iter_mut().zip(&image.pixels[i..i + 3]) {
-                    *a += w * p as f32;
-                }
+            for (w, p) in weights.iter().zip(src[start * 3..].chunks_exact(3)) {
+                acc[0] += w * p[0];
+                acc[1] += w * p[1];
+                acc[2] += w * p[2];
             }
             // rounded to bytes between the passes, as PIL does
-            tmp[(y * rw + x) * 3..(y * rw + x) * 3 + 3]
-                .copy_from_slice(&acc.map(|v| v.round().clamp(0.0, 255.0)));
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = a.round().clamp(0.0, 255.0);
+            }
         }
     }
-    let mut out = Vec::with_capacity(rw * height as usize * 3);
-    for (start, weights) in &ys {
-        for x in 0..rw {
-            let mut acc = [0f32; 3];
-            for (k, w) in weights.iter().enumerate() {
-                let i = ((start + k) * rw + x) * 3;
-                for (a, &p) in acc.iter_mut().zip(&tmp[i..i + 3]) {
-                    *a += w * p;
-                }
+    // the vertical pass a whole output row at a time: contiguous, so it vectorises
+    let mut out = vec![0u8; row_len * height as usize];
+    let mut acc = vec![0f32; row_len];
+    for ((start, weights), dst) in ys.iter().zip(out.chunks_exact_mut(row_len)) {
+        acc.fill(0.0);
+        for (w, row) in weights
+            .iter()
+            .zip(tmp[start * row_len..].chunks_exact(row_len))
+        {
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += w * p;
             }
-            out.extend(acc.map(|v| v.round().clamp(0.0, 255.0) as u8));
+        }
+        for (o, &a) in dst.iter_mut().zip(&acc) {
+            *o = a.round().clamp(0.0, 255.0) as u8;
         }
     }
     Ok(Image::from_rgb(width, height, out)?)
@@ -525,8 +542,9 @@ where
 }
 
 /// Inputs per network call. Batching tiles gave no speed-up on burn-flex (33 back passes of
-/// sample1.jpg: 2.7 s in batches of 34, 1.7–2.5 s one by one, on a loaded 2-core machine), so
-/// inputs go one at a time; the batched path stays for backends where it pays.
+/// sample1.jpg: 2.7 s in batches of 34, 1.7–2.5 s one by one, on a loaded 2-core machine; and
+/// with the batches in parallel, batches of 4 within ±5% of single inputs), so inputs go one at
+/// a time; the batched path stays for backends where it pays.
 const MAX_BATCH: usize = 1;
 
 /// BlazeFace front and back, ready to run the detection plan.
