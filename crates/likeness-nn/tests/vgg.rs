@@ -3,7 +3,6 @@
 //! Needs the model cache's `models/vgg16.safetensors` (`cargo run -p likeness -- models fetch`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -224,63 +223,4 @@ fn average_pooling_changes_only_what_follows_a_pool() {
     assert_eq!(v1, v2);
     let (rel, _) = relative_errors(&values(b[1].clone()), &values(a[1].clone()));
     assert!(rel > 1e-3, "average pooling had no effect");
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// Timings for the report: `cargo test -p likeness-nn --test vgg timings -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn timings() {
-    let runs = 5;
-    let weights = vgg16_weights();
-    let all = layers(&RELU_16);
-    for size in [224, 512] {
-        let device = cpu();
-        let vgg = Vgg::load(&weights, &device).unwrap();
-        let x = Tensor::<4>::ones([1, 3, size, size], &device);
-        let _ = values(vgg.forward(x.clone()).unwrap());
-        let times = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                let _ = values(vgg.forward(x.clone()).unwrap());
-                t.elapsed()
-            })
-            .collect();
-        println!("VGG-16 forward {size}²: median {:?}", median(times));
-        for frozen in [true, false] {
-            let device = cpu_autodiff();
-            let mut vgg = Vgg::load(&weights, &device).unwrap();
-            if frozen {
-                vgg = vgg.no_grad();
-            }
-            let step = || {
-                let x = Tensor::<4>::ones([1, 3, size, size], &device).require_grad();
-                let acts = vgg.forward_layers(x.clone(), &all).unwrap();
-                let loss = acts
-                    .into_iter()
-                    .map(|a| a.powi_scalar(2).mean())
-                    .reduce(|a, b| a + b)
-                    .unwrap();
-                let grads = loss.backward();
-                let _ = values(x.grad(&grads).unwrap());
-            };
-            step();
-            let times = (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    step();
-                    t.elapsed()
-                })
-                .collect();
-            println!(
-                "VGG-16 forward+input-gradient (relu1_1..relu5_3) {size}², {}: median {:?}",
-                if frozen { "frozen" } else { "unfrozen" },
-                median(times)
-            );
-        }
-    }
 }
