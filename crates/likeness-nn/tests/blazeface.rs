@@ -6,7 +6,6 @@
 //! `raw/blazeface/face_detection_{front_128x128,back_256x256}_barracuda.onnx`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use burn::tensor::{Tensor, s};
 use likeness_nn::NnError;
@@ -74,23 +73,7 @@ fn check_against_onnxruntime(variant: BlazeFaceVariant) {
     let net = BlazeFace::load(&weights(variant), &device).unwrap();
     let x = nhwc_input(r[&key("input")].to_f32(), 1, variant, &device).unwrap();
 
-    // Warm up, then time.
-    let out = net.forward(x.clone());
-    let mut times: Vec<Duration> = (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            let o = net.forward(x.clone());
-            let _ = o.boxes.into_data();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    eprintln!(
-        "BlazeFace {}: forward median {:.1} ms (of 5)",
-        variant.name(),
-        times[2].as_secs_f64() * 1e3
-    );
-
+    let out = net.forward(x);
     assert_eq!(out.scores.dims(), [1, NUM_ANCHORS, 1]);
     assert_eq!(out.boxes.dims(), [1, NUM_ANCHORS, REGRESSION_VALUES]);
     let outputs = [
