@@ -183,23 +183,25 @@ impl Letterbox {
         if !(side.is_finite() && centre.0.is_finite() && centre.1.is_finite()) || side < 1.0 {
             return None;
         }
-        let side = side.round() as i64;
-        let x0 = (centre.0 as f64 - side as f64 / 2.0).round() as i64;
-        let y0 = (centre.1 as f64 - side as f64 / 2.0).round() as i64;
-        let (rx0, ry0) = (x0.max(0), y0.max(0));
+        // whole photo pixels, in f64 so that no size a network can report overflows
+        let side = (side as f64).round();
+        let x0 = (centre.0 as f64 - side / 2.0).round();
+        let y0 = (centre.1 as f64 - side / 2.0).round();
+        let (rx0, ry0) = (x0.max(0.0), y0.max(0.0));
         let (rx1, ry1) = (
-            (x0 + side).min(width as i64),
-            (y0 + side).min(height as i64),
+            (x0 + side).min(width as f64),
+            (y0 + side).min(height as f64),
         );
         if rx1 <= rx0 || ry1 <= ry0 || size == 0 {
             return None;
         }
         // input pixel of a photo offset from the square's corner
-        let at = |v: i64| ((v as f64 * size as f64 / side as f64).round() as u32).min(size);
+        let at = |v: f64| ((v * size as f64 / side).round() as u32).min(size);
         let (pad_x, pad_y) = (at(rx0 - x0).min(size - 1), at(ry0 - y0).min(size - 1));
         let scaled_width = at(rx1 - x0).saturating_sub(pad_x).clamp(1, size - pad_x);
         let scaled_height = at(ry1 - y0).saturating_sub(pad_y).clamp(1, size - pad_y);
         Some(Letterbox {
+            // within the photo: 0 ≤ rx0 < rx1 ≤ width, all whole numbers
             region: Region {
                 x: rx0 as u32,
                 y: ry0 as u32,
@@ -698,6 +700,10 @@ mod tests {
         assert!(Letterbox::around(200, 100, (-80.0, 50.0), 100.0, 50).is_none());
         assert!(Letterbox::around(200, 100, (20.0, 50.0), 0.4, 50).is_none());
         assert!(Letterbox::around(200, 100, (f32::NAN, 50.0), 100.0, 50).is_none());
+        // an absurd box from a broken network: the whole photo, shrunk into the input's middle
+        let huge = Letterbox::around(200, 100, (100.0, 50.0), 1e30, 50).unwrap();
+        assert_eq!(huge.region, Region::whole(&img));
+        assert!(huge.apply(&img).is_ok());
     }
 
     /// Raw outputs of a model that sees one face centred in its input, `1/fill` of the input
