@@ -99,6 +99,51 @@ fn detect_finds_the_faces_of_sample1_and_draws_them() {
     assert!(bytes.starts_with(b"\x89PNG"));
 }
 
+/// `--min-face`: the default is 40 px; a larger value searches fewer scales (its own unit test
+/// counts the passes), so it may miss faces but never adds one; a value below the floor is
+/// refused naming the option. Every face command takes it (gallery: before or after the verb).
+#[test]
+fn min_face_searches_less_and_adds_nothing() {
+    let photo = sample("t1.jpg");
+    let boxes = |extra: &[&str]| -> Vec<Vec<f64>> {
+        let mut args = vec!["detect", s(&photo), "--json"];
+        args.extend_from_slice(extra);
+        let out: Value = serde_json::from_str(&ok(&args)).unwrap();
+        out["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let b = f["box"].as_array().unwrap();
+                b.iter().map(|v| v.as_f64().unwrap()).collect()
+            })
+            .collect()
+    };
+    let default = boxes(&[]);
+    assert_eq!(boxes(&["--min-face", "40"]), default);
+    let coarse = boxes(&["--min-face", "400"]);
+    assert!(!coarse.is_empty() && coarse.len() <= default.len());
+    let iou = |a: &[f64], b: &[f64]| {
+        let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+        let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+        let area = |r: &[f64]| (r[2] - r[0]) * (r[3] - r[1]);
+        w * h / (area(a) + area(b) - w * h)
+    };
+    for b in &coarse {
+        assert!(
+            default.iter().any(|d| iou(b, d) > 0.5),
+            "--min-face 400 found a face the default does not: {b:?}"
+        );
+    }
+    let out = likeness(&["detect", s(&photo), "--min-face", "5"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--min-face"), "{}", stderr(&out));
+    let out = likeness(&["gallery", "--min-face", "5", "list"]);
+    assert!(stderr(&out).contains("--min-face"), "{}", stderr(&out));
+    let out = likeness(&["verify", s(&photo), s(&photo), "--min-face", "5"]);
+    assert!(stderr(&out).contains("--min-face"), "{}", stderr(&out));
+}
+
 #[test]
 fn encode_gives_landmarks_and_unit_embeddings() {
     let out: Value =

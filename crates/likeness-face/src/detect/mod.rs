@@ -72,6 +72,14 @@ pub const CONFIRM_MIN_SCORE: f32 = 0.65;
 /// same face, not a neighbour that entered the crop.
 pub const CONFIRM_IOU: f32 = 0.5;
 
+/// Default smallest face width looked for, in photo pixels: dlib's HOG detector with one
+/// upsampling (face_recognition's default) finds faces down to about 40 px.
+pub const DEFAULT_MIN_FACE: u32 = 40;
+/// Smallest `min_face` the detector accepts: each halving of it adds a level of tiles (four
+/// times as many passes), and below ~20 px BlazeFace's back model was not checked
+/// (tests/detection.rs shrinks the samples' faces to 20 px at the least).
+pub const MIN_FACE_FLOOR: u32 = 20;
+
 /// A face found in an image: box, confidence and BlazeFace's six keypoints, all in the
 /// pixel coordinates of the image given to the detector.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -323,7 +331,8 @@ fn filter_taps(src: u32, dst: u32) -> Vec<(usize, Vec<f32>)> {
 /// What to look for and how hard.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DetectOptions {
-    /// Smallest face width wanted, in photo pixels (sets the finest tiles).
+    /// Smallest face width wanted, in photo pixels (sets the finest tiles; at least
+    /// [`MIN_FACE_FLOOR`]).
     pub min_face: u32,
     /// Minimum score; `None` uses each model's default ([`Model::min_score`]).
     pub min_score: Option<f32>,
@@ -340,8 +349,7 @@ pub struct DetectOptions {
 impl Default for DetectOptions {
     fn default() -> Self {
         DetectOptions {
-            // dlib's HOG detector with one upsampling finds faces down to about 40 px.
-            min_face: 40,
+            min_face: DEFAULT_MIN_FACE,
             min_score: None,
             nms_iou: NMS_IOU,
             tile: true,
@@ -388,7 +396,7 @@ pub fn plan(width: u32, height: u32, options: &DetectOptions) -> Vec<Pass> {
         return passes;
     }
     let back = Model::Back.input_size() as f32;
-    let mut face = options.min_face.max(1) as f32;
+    let mut face = options.min_face.max(MIN_FACE_FLOOR) as f32;
     loop {
         let tile = (face * back / BACK_MIN_FACE).ceil() as u32;
         if tile >= width.max(height) {
@@ -805,6 +813,25 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn larger_min_face_means_fewer_passes() {
+        // The figures `likeness detect --help` quotes for a 1920×1280 photo.
+        let passes = |min_face| {
+            let options = DetectOptions {
+                min_face,
+                ..DetectOptions::default()
+            };
+            plan(1920, 1280, &options).len()
+        };
+        assert_eq!(
+            [passes(DEFAULT_MIN_FACE), passes(80), passes(160)],
+            [34, 10, 4]
+        );
+        // Below the floor the plan is the floor's.
+        assert_eq!(passes(1), passes(MIN_FACE_FLOOR));
+        assert!(passes(MIN_FACE_FLOOR) > passes(DEFAULT_MIN_FACE));
     }
 
     #[test]

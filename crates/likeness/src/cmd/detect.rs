@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use likeness_face::detect::{DEFAULT_MIN_FACE, MIN_FACE_FLOOR};
 use likeness_face::faces::Alignment;
 use likeness_face::{Detection, Face, Faces};
 use likeness_models::Cache;
@@ -24,11 +25,25 @@ pub struct DetectArgs {
     /// Print JSON instead of one line per face.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    search: FaceSearchArgs,
+}
+
+/// How small a face the detector looks for (every command that detects faces).
+#[derive(Debug, Args)]
+pub struct FaceSearchArgs {
+    /// Smallest face width looked for, in photo pixels. The default finds what
+    /// face_recognition finds; small faces need tiles of the photo, so a larger value is much
+    /// faster on big photos (a 1920×1280 photo: 34 detector passes at 40, 10 at 80, 4 at 160).
+    #[arg(long, value_name = "PX", default_value_t = DEFAULT_MIN_FACE,
+          value_parser = clap::value_parser!(u32).range(MIN_FACE_FLOOR as i64..),
+          global = true)]
+    pub min_face: u32,
 }
 
 /// Runs `likeness detect`.
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    let faces = load_faces(AlignWith::Dlib, None)?;
+    let faces = load_faces(AlignWith::Dlib, None, &args.search)?;
     let image = open_image(&args.image)?;
     let found = faces
         .detect(&image)
@@ -84,12 +99,14 @@ pub struct FacePipelineArgs {
     /// instead of the model cache's.
     #[arg(long, value_name = "FILE")]
     encoder: Option<PathBuf>,
+    #[command(flatten)]
+    search: FaceSearchArgs,
 }
 
 impl FacePipelineArgs {
     /// The faces pipeline these options ask for.
     pub fn load(&self) -> anyhow::Result<Faces> {
-        load_faces(self.align, self.encoder.as_deref())
+        load_faces(self.align, self.encoder.as_deref(), &self.search)
     }
 }
 
@@ -104,9 +121,14 @@ pub enum AlignWith {
 }
 
 /// The face networks from the model cache (the error says how to fetch them if missing).
-pub fn load_faces(align: AlignWith, encoder: Option<&Path>) -> anyhow::Result<Faces> {
+pub fn load_faces(
+    align: AlignWith,
+    encoder: Option<&Path>,
+    search: &FaceSearchArgs,
+) -> anyhow::Result<Faces> {
     let cache = Cache::from_env()?;
     let mut faces = Faces::load(&cache)?;
+    faces.detector.options.min_face = search.min_face;
     if let Some(path) = encoder {
         let weights = likeness_nn::weights::WeightMap::load(path)
             .with_context(|| format!("loading the encoder {}", path.display()))?;

@@ -11,8 +11,8 @@ use likeness_nn::draw;
 use serde_json::json;
 
 use super::detect::{
-    AlignWith, detection_json, draw_detection, fmt_box, load_faces, open_image, save_png,
-    single_face,
+    AlignWith, FaceSearchArgs, detection_json, draw_detection, fmt_box, load_faces, open_image,
+    save_png, single_face,
 };
 
 /// The gallery of enrolled people: a JSON file, by default `gallery.json` in the model cache's
@@ -33,6 +33,8 @@ pub struct GalleryArgs {
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    search: FaceSearchArgs,
     #[command(subcommand)]
     command: GalleryCommand,
 }
@@ -72,7 +74,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
     let json = args.json;
     match args.command {
         GalleryCommand::Enrol { name, images } => {
-            let faces = load_faces(args.align, args.encoder.as_deref())?;
+            let faces = load_faces(args.align, args.encoder.as_deref(), &args.search)?;
             let samples = images
                 .iter()
                 .map(|path| {
@@ -141,7 +143,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
         } => {
             let data = gallery.load()?;
             data.check_embedder(&embedder_name(args.encoder.as_deref())?)?;
-            let faces = load_faces(args.align, args.encoder.as_deref())?;
+            let faces = load_faces(args.align, args.encoder.as_deref(), &args.search)?;
             let photo = open_image(&image)?;
             let found = faces
                 .encode(&photo)
