@@ -17,7 +17,9 @@
 //! Anchors are unit-size, centred at ((x + 0.5) / W, (y + 0.5) / H) of their grid, i.e. for the
 //! front model strides 8 and 16 input pixels (128/16, 128/8) and for the back model 16 and 32.
 
-use burn::module::Module;
+use std::sync::Arc;
+
+use burn::module::{Module, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
@@ -25,6 +27,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::{MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::blazeface_cpu::{self, DW_TAPS, Isa};
 use crate::error::{NnError, Result};
 use crate::image::Image;
 use crate::weights::WeightMap;
@@ -266,12 +269,15 @@ impl BlazeFaceConfig {
             .enumerate()
             .map(|(j, (&channels, anchors))| Head::load(weights, j, channels, anchors, device))
             .collect::<Result<Vec<_>>>()?;
-        Ok(BlazeFace {
+        let mut net = BlazeFace {
             stem,
             blocks,
             heads,
             fine_block: variant.fine_block(),
-        })
+            cpu: None,
+        };
+        net.cpu = Some(Arc::new(net.cpu_net(variant, Isa::detect())?));
+        Ok(net)
     }
 }
 
@@ -288,12 +294,18 @@ pub struct BlazeFaceOutput {
 }
 
 /// The BlazeFace network.
+///
+/// Inference only: [`BlazeFace::forward`] runs on plain buffers holding a copy of the modules'
+/// weights taken at load (see `blazeface_cpu`), so weights changed afterwards through burn's
+/// `Module` API are not seen by it.
 #[derive(Module, Debug)]
 pub struct BlazeFace {
     stem: Conv2d,
     blocks: Vec<BlazeBlock>,
     heads: Vec<Head>,
     fine_block: usize,
+    #[module(skip)]
+    cpu: Option<Arc<blazeface_cpu::Net>>,
 }
 
 impl BlazeFace {
@@ -313,7 +325,32 @@ impl BlazeFace {
     }
 
     /// Runs the detector on `x`, `[N, 3, S, S]` NCHW, already normalised (see [`image_input`]).
+    ///
+    /// Off autodiff, an f32 input of the variant's size runs on the buffers copied out at load;
+    /// anything else (a tensor that needs gradients, another size or dtype) through burn's ops.
     pub fn forward(&self, x: Tensor<4>) -> BlazeFaceOutput {
+        let device = x.device();
+        let [n, c, h, w] = x.dims();
+        if let Some(net) = &self.cpu
+            && !device.is_autodiff()
+            && [c, h, w] == [INPUT_CHANNELS, net.size, net.size]
+            && let Ok(values) = x.clone().into_data().try_into_vec::<f32>()
+        {
+            let (scores, boxes) = net.forward(&values, n);
+            let anchors = scores.len() / n.max(1);
+            return BlazeFaceOutput {
+                scores: Tensor::from_data(TensorData::new(scores, [n, anchors, 1]), &device),
+                boxes: Tensor::from_data(
+                    TensorData::new(boxes, [n, anchors, REGRESSION_VALUES]),
+                    &device,
+                ),
+            };
+        }
+        self.forward_burn(x)
+    }
+
+    /// The same network through burn's tensor ops.
+    fn forward_burn(&self, x: Tensor<4>) -> BlazeFaceOutput {
         let mut x = relu(self.stem.forward(x));
         let mut fine = None;
         for (i, block) in self.blocks.iter().enumerate() {
@@ -335,6 +372,74 @@ impl BlazeFace {
             boxes: Tensor::cat(boxes, 1),
         }
     }
+}
+
+impl BlazeFace {
+    /// The weights as plain buffers, read out of the modules.
+    fn cpu_net(&self, variant: BlazeFaceVariant, isa: Isa) -> Result<blazeface_cpu::Net> {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                let depthwise = values(&b.dw.weight)?
+                    .chunks_exact(DW_TAPS)
+                    .map(|k| {
+                        let mut taps = [0.0; DW_TAPS];
+                        taps.copy_from_slice(k);
+                        taps
+                    })
+                    .collect();
+                Ok(blazeface_cpu::Block {
+                    depthwise,
+                    pointwise: pointwise_values(&b.pw)?,
+                    stride: b.stride,
+                    residual: b.residual,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let head = |h: &Head| -> Result<blazeface_cpu::Head> {
+            Ok(blazeface_cpu::Head {
+                classifier: pointwise_values(&h.classifier)?,
+                regressor: pointwise_values(&h.regressor)?,
+                anchors: h.anchors,
+            })
+        };
+        let [fine, coarse] = match self.heads.as_slice() {
+            [fine, coarse] => [head(fine)?, head(coarse)?],
+            _ => return Err(NnError::Mismatch("BlazeFace needs two heads".into())),
+        };
+        Ok(blazeface_cpu::Net {
+            size: variant.input_size(),
+            stem: pointwise_values(&self.stem)?,
+            blocks,
+            fine_block: self.fine_block,
+            heads: [fine, coarse],
+            isa,
+        })
+    }
+}
+
+/// A parameter's values, row-major.
+fn values<const D: usize>(p: &Param<Tensor<D>>) -> Result<Vec<f32>> {
+    p.val()
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| NnError::Mismatch(format!("BlazeFace weights are not f32: {e:?}")))
+}
+
+/// A convolution's weights as `[out][in·kh·kw]` and its bias.
+fn pointwise_values(conv: &Conv2d) -> Result<blazeface_cpu::Pointwise> {
+    let [out_channels, in_channels, kh, kw] = conv.weight.dims();
+    let bias = match &conv.bias {
+        Some(b) => values(b)?,
+        None => vec![0.0; out_channels],
+    };
+    Ok(blazeface_cpu::Pointwise {
+        out_channels,
+        in_channels: in_channels * kh * kw,
+        weight: values(&conv.weight)?,
+        bias,
+    })
 }
 
 /// Depthwise 3×3, pointwise 1×1, shortcut, ReLU.
@@ -550,4 +655,142 @@ pub fn nhwc_input(
         });
     }
     Ok(Tensor::<4>::from_data(TensorData::new(values, shape), device).permute([0, 3, 1, 2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{cpu, cpu_autodiff};
+
+    /// Deterministic values in [−scale, scale) (xorshift).
+    fn noise(state: &mut u64, n: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                ((*state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    /// Random weights of the right shapes, scaled so activations stay O(1) through the blocks.
+    fn random_weights(variant: BlazeFaceVariant, seed: u64) -> WeightMap {
+        let mut state = seed;
+        let mut map = WeightMap::new();
+        let mut conv = |map: &mut WeightMap, name: &str, shape: [usize; 4], bias: bool| {
+            let fan_in = (shape[1] * shape[2] * shape[3]) as f32;
+            let w = noise(&mut state, shape.iter().product(), 1.5 / fan_in.sqrt());
+            map.insert(format!("{name}.weight"), shape.to_vec(), w)
+                .unwrap();
+            if bias {
+                let b = noise(&mut state, shape[0], 0.1);
+                map.insert(format!("{name}.bias"), vec![shape[0]], b)
+                    .unwrap();
+            }
+        };
+        let k = STEM_KERNEL;
+        conv(
+            &mut map,
+            "stem",
+            [STEM_CHANNELS, INPUT_CHANNELS, k, k],
+            true,
+        );
+        for (i, b) in variant.blocks().iter().enumerate() {
+            let k = DEPTHWISE_KERNEL;
+            conv(
+                &mut map,
+                &format!("blocks.{i}.dw"),
+                [b.in_channels, 1, k, k],
+                false,
+            );
+            let shape = [b.out_channels, b.in_channels, 1, 1];
+            conv(&mut map, &format!("blocks.{i}.pw"), shape, true);
+        }
+        for (j, (c, a)) in variant
+            .head_channels()
+            .into_iter()
+            .zip(ANCHORS_PER_CELL)
+            .enumerate()
+        {
+            conv(
+                &mut map,
+                &format!("heads.{j}.classifier"),
+                [a, c, 1, 1],
+                true,
+            );
+            let shape = [a * REGRESSION_VALUES, c, 1, 1];
+            conv(&mut map, &format!("heads.{j}.regressor"), shape, true);
+        }
+        map.set_meta(VARIANT_META, variant.name());
+        map
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    /// max |a − b| / (1 + max |b|): the error relative to the output's scale.
+    fn relative_error(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let scale = 1.0 + b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = a.iter().zip(b).fold(0f32, |m, (x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { m.max(d) }
+        });
+        err / scale
+    }
+
+    /// The plain-buffer path (both instruction sets) against burn's ops, on random weights and
+    /// a batch of two random images: every block kind (stride 1 and 2, widening shortcuts, the
+    /// back model's block without one) and both heads.
+    #[test]
+    fn buffer_path_matches_burn_ops() {
+        let device = cpu();
+        for (seed, variant) in [(7, BlazeFaceVariant::Front), (11, BlazeFaceVariant::Back)] {
+            let net = BlazeFace::load(&random_weights(variant, seed), &device).unwrap();
+            assert!(net.cpu.is_some());
+            let s = variant.input_size();
+            let mut state = seed * 1000 + 1;
+            let x = noise(&mut state, 2 * INPUT_CHANNELS * s * s, 1.0);
+            let x = Tensor::<4>::from_data(TensorData::new(x.clone(), [2, 3, s, s]), &device);
+            let reference = net.forward_burn(x.clone());
+            let (ref_scores, ref_boxes) = (values(reference.scores), values(reference.boxes));
+            // The outputs must not be degenerate for the comparison to mean anything.
+            assert!(
+                ref_boxes.iter().any(|v| v.abs() > 0.1),
+                "{}",
+                variant.name()
+            );
+            let fast = net.forward(x.clone());
+            assert_eq!(fast.scores.dims(), [2, NUM_ANCHORS, 1]);
+            assert_eq!(fast.boxes.dims(), [2, NUM_ANCHORS, REGRESSION_VALUES]);
+            let mut results = vec![("auto", values(fast.scores), values(fast.boxes))];
+            let scalar = net.cpu_net(variant, Isa::Scalar).unwrap();
+            let input = values(x);
+            let (scores, boxes) = scalar.forward(&input, 2);
+            results.push(("scalar", scores, boxes));
+            for (isa, scores, boxes) in results {
+                let e =
+                    relative_error(&scores, &ref_scores).max(relative_error(&boxes, &ref_boxes));
+                eprintln!("{} {isa}: relative error {e:.2e}", variant.name());
+                assert!(e < 1e-5, "{} {isa}: {e}", variant.name());
+            }
+        }
+    }
+
+    /// On an autodiff device the forward goes through burn's ops, so gradients reach the input.
+    #[test]
+    fn autodiff_forward_has_input_gradients() {
+        let device = cpu_autodiff();
+        let variant = BlazeFaceVariant::Front;
+        let net = BlazeFace::load(&random_weights(variant, 3), &device).unwrap();
+        let s = variant.input_size();
+        let x = noise(&mut 5, INPUT_CHANNELS * s * s, 1.0);
+        let x = Tensor::<4>::from_data(TensorData::new(x, [1, 3, s, s]), &device).require_grad();
+        let out = net.forward(x.clone());
+        let grads = out.boxes.sum().backward();
+        let g = values(x.grad(&grads).expect("input gradient"));
+        assert!(g.iter().any(|v| *v != 0.0));
+    }
 }

@@ -1,0 +1,704 @@
+//! BlazeFace inference on plain `f32` buffers, for [`super::blazeface::BlazeFace::forward`].
+//!
+//! Why: through burn-flex a 128² pass took 8.6 ms (onnxruntime: 1.2 ms). Timing its op groups
+//! showed the depthwise 3×3 convolutions (grouped convolutions, an im2col per channel) at ~40% of
+//! the time, the 5×5 stem ~20%, the shortcut max pools 10–20%, the pointwise convolutions 12–20%
+//! and separate bias/add/ReLU passes ~13%. Here a feature map is `[C][H·W]` per image; the
+//! depthwise convolutions are a direct 3×3 kernel over a zero-bordered copy of each plane, the
+//! pointwise and head convolutions one `gemm` each (bias and shortcut written into the
+//! destination first, so the product accumulates onto them), the stem an im2col over the
+//! input's four stride-2 phases plus one `gemm` per band of rows.
+//!
+//! This crate builds at opt-level 1, where LLVM does not vectorise loops, so the inner loops are
+//! written with AVX2/FMA intrinsics (chosen at run time) beside plain scalar versions, which are
+//! the fallback elsewhere and are tested against the same reference.
+
+use super::blazeface::{DEPTHWISE_KERNEL, REGRESSION_VALUES, STEM_KERNEL, STEM_PADDING};
+
+/// Taps of a depthwise kernel.
+pub(super) const DW_TAPS: usize = DEPTHWISE_KERNEL * DEPTHWISE_KERNEL;
+/// Output rows of the stem per im2col band: its columns (75 × 16 × 128 floats for the back
+/// model, 600 KiB) stay in L2 while `gemm` reads them.
+const STEM_BAND_ROWS: usize = 16;
+
+/// Which instructions the kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Isa {
+    /// The best this CPU supports.
+    pub(super) fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx2Fma;
+        }
+        Isa::Scalar
+    }
+}
+
+/// A 1×1 convolution: `weight` is `[out][in]` (OIHW with H = W = 1).
+#[derive(Debug, Clone)]
+pub(super) struct Pointwise {
+    pub out_channels: usize,
+    pub in_channels: usize,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// One BlazeBlock's weights.
+#[derive(Debug, Clone)]
+pub(super) struct Block {
+    /// One 3×3 kernel per channel, row-major.
+    pub depthwise: Vec<[f32; DW_TAPS]>,
+    pub pointwise: Pointwise,
+    pub stride: usize,
+    pub residual: bool,
+}
+
+/// An SSD head: scores and regressions for `anchors` anchors per cell.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    pub classifier: Pointwise,
+    pub regressor: Pointwise,
+    pub anchors: usize,
+}
+
+/// The whole network, weights copied out of the burn modules.
+#[derive(Debug, Clone)]
+pub(super) struct Net {
+    /// Input side in pixels.
+    pub size: usize,
+    /// `[24][3·5·5]` (OIHW).
+    pub stem: Pointwise,
+    pub blocks: Vec<Block>,
+    pub fine_block: usize,
+    pub heads: [Head; 2],
+    pub isa: Isa,
+}
+
+/// A feature map of one image: `[channels][height·width]`.
+struct Map {
+    channels: usize,
+    height: usize,
+    width: usize,
+    data: Vec<f32>,
+}
+
+impl Map {
+    fn zeros(channels: usize, height: usize, width: usize) -> Map {
+        Map {
+            channels,
+            height,
+            width,
+            data: vec![0.0; channels * height * width],
+        }
+    }
+
+    fn plane_len(&self) -> usize {
+        self.height * self.width
+    }
+
+    fn plane(&self, c: usize) -> &[f32] {
+        let n = self.plane_len();
+        &self.data[c * n..(c + 1) * n]
+    }
+
+    /// This map after ReLU.
+    fn relu_copy(&self, isa: Isa) -> Map {
+        let mut data = vec![0.0; self.data.len()];
+        relu_into(&self.data, &mut data, isa);
+        Map {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            data,
+        }
+    }
+
+    /// Reshapes to `channels × height × width`, keeping the allocation; the values are stale.
+    fn reuse(&mut self, channels: usize, height: usize, width: usize) {
+        self.channels = channels;
+        self.height = height;
+        self.width = width;
+        self.data.resize(channels * height * width, 0.0);
+    }
+}
+
+/// Buffers reused from block to block.
+#[derive(Default)]
+struct Scratch {
+    /// The depthwise output.
+    depthwise: Vec<f32>,
+    /// One input plane with a zero border.
+    padded: Vec<f32>,
+    /// A stride-1 row before a stride-2 block keeps its odd columns.
+    row: Vec<f32>,
+    /// The even columns `odd_columns` drops.
+    even: Vec<f32>,
+}
+
+impl Net {
+    /// Anchors per image.
+    fn anchors(&self) -> usize {
+        self.heads
+            .iter()
+            .zip(self.head_grids())
+            .map(|(h, g)| g * g * h.anchors)
+            .sum()
+    }
+
+    /// Cells per side of the maps the heads read.
+    fn head_grids(&self) -> [usize; 2] {
+        // The stem halves the input, and each stride-2 block halves it again.
+        let mut side = self.size / 2;
+        let mut fine = side;
+        for (i, b) in self.blocks.iter().enumerate() {
+            side /= b.stride;
+            if i == self.fine_block {
+                fine = side;
+            }
+        }
+        [fine, side]
+    }
+
+    /// Runs `batch` images, `input` NCHW `[batch][3][size][size]`; returns the scores
+    /// `[batch][anchors]` and the regressions `[batch][anchors][16]`.
+    pub(super) fn forward(&self, input: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
+        let per_image = 3 * self.size * self.size;
+        assert_eq!(input.len(), batch * per_image, "BlazeFace input size");
+        let anchors = self.anchors();
+        let mut scores = vec![0.0; batch * anchors];
+        let mut boxes = vec![0.0; batch * anchors * REGRESSION_VALUES];
+        for (i, image) in input.chunks_exact(per_image).enumerate() {
+            self.forward_image(
+                image,
+                &mut scores[i * anchors..(i + 1) * anchors],
+                &mut boxes[i * anchors * REGRESSION_VALUES..(i + 1) * anchors * REGRESSION_VALUES],
+            );
+        }
+        (scores, boxes)
+    }
+
+    fn forward_image(&self, image: &[f32], scores: &mut [f32], boxes: &mut [f32]) {
+        // Maps hold values before their ReLU: each reader applies it on the way in (the
+        // padded copy, the shortcut, the heads), which saves a pass over every map.
+        let mut x = self.stem(image);
+        let mut y = Map::zeros(0, 0, 0);
+        let mut scratch = Scratch::default();
+        let mut fine = None;
+        for (i, block) in self.blocks.iter().enumerate() {
+            block_forward(block, &x, &mut y, &mut scratch, self.isa);
+            std::mem::swap(&mut x, &mut y);
+            if i == self.fine_block {
+                fine = Some(x.relu_copy(self.isa));
+            }
+        }
+        let fine = fine.unwrap_or_else(|| x.relu_copy(self.isa));
+        relu(&mut x.data, self.isa);
+        let mut row = 0;
+        for (head, map) in self.heads.iter().zip([&fine, &x]) {
+            let rows = map.plane_len() * head.anchors;
+            pointwise_nhwc(&head.classifier, map, &mut scores[row..row + rows]);
+            pointwise_nhwc(
+                &head.regressor,
+                map,
+                &mut boxes[row * REGRESSION_VALUES..(row + rows) * REGRESSION_VALUES],
+            );
+            row += rows;
+        }
+    }
+
+    /// The 5×5 stride-2 stem with TF SAME padding (before its ReLU).
+    fn stem(&self, image: &[f32]) -> Map {
+        let s = self.size;
+        let half = s / 2;
+        let channels = image.len() / (s * s);
+        // The four stride-2 phases of each input channel, `[c][row parity][col parity][half²]`:
+        // a stride-2 tap then reads a contiguous, shifted row of one phase.
+        let mut phases = vec![0.0; channels * 4 * half * half];
+        for c in 0..channels {
+            for r in 0..s {
+                let src = &image[(c * s + r) * s..(c * s + r + 1) * s];
+                let base = ((c * 2 + r % 2) * 2) * half * half + (r / 2) * half;
+                let (even, odd) = phases.split_at_mut(base + half * half);
+                deinterleave(
+                    src,
+                    &mut even[base..base + half],
+                    &mut odd[..half],
+                    self.isa,
+                );
+            }
+        }
+        let taps = channels * STEM_KERNEL * STEM_KERNEL;
+        let out_channels = self.stem.out_channels;
+        let mut out = Map::zeros(out_channels, half, half);
+        let plane = half * half;
+        let mut cols = vec![0.0; taps * STEM_BAND_ROWS * half];
+        let [pad_top, pad_left, _, _] = STEM_PADDING;
+        for y0 in (0..half).step_by(STEM_BAND_ROWS) {
+            let rows = STEM_BAND_ROWS.min(half - y0);
+            let n = rows * half;
+            for c in 0..channels {
+                for ky in 0..STEM_KERNEL {
+                    // Input row 2y + ky − pad_top = 2(y + dy) + parity.
+                    let d = ky as isize - pad_top as isize;
+                    let (dy, py) = (d.div_euclid(2), d.rem_euclid(2) as usize);
+                    for kx in 0..STEM_KERNEL {
+                        let d = kx as isize - pad_left as isize;
+                        let (dx, px) = (d.div_euclid(2), d.rem_euclid(2) as usize);
+                        let tap = (c * STEM_KERNEL + ky) * STEM_KERNEL + kx;
+                        let phase = &phases[((c * 2 + py) * 2 + px) * plane..][..plane];
+                        // Output columns whose source column lies inside the phase.
+                        let x0 = (-dx).max(0) as usize;
+                        let x1 = (half as isize - dx).min(half as isize) as usize;
+                        for r in 0..rows {
+                            let dst = &mut cols[tap * n + r * half..][..half];
+                            let yy = (y0 + r) as isize + dy;
+                            if yy < 0 || yy >= half as isize {
+                                dst.fill(0.0);
+                                continue;
+                            }
+                            let src = &phase[yy as usize * half..][..half];
+                            dst[..x0].fill(0.0);
+                            dst[x1..].fill(0.0);
+                            let s0 = (x0 as isize + dx) as usize;
+                            dst[x0..x1].copy_from_slice(&src[s0..s0 + (x1 - x0)]);
+                        }
+                    }
+                }
+            }
+            let dst = &mut out.data[y0 * half..];
+            for o in 0..out_channels {
+                dst[o * plane..o * plane + n].fill(self.stem.bias[o]);
+            }
+            // SAFETY: dst is `out_channels` rows of `n` floats with row stride `plane` starting
+            // at `y0·half` of `out.data` (the last row ends at (out_channels−1)·plane + y0·half +
+            // n ≤ out_channels·plane); lhs is the [out_channels × taps] weight, rhs the
+            // [taps × n] columns; none overlap.
+            unsafe {
+                gemm::gemm(
+                    out_channels,
+                    n,
+                    taps,
+                    dst.as_mut_ptr(),
+                    1,
+                    plane as isize,
+                    true,
+                    self.stem.weight.as_ptr(),
+                    1,
+                    taps as isize,
+                    cols.as_ptr(),
+                    1,
+                    n as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Depthwise 3×3 (TF SAME), pointwise 1×1 with bias, shortcut (max-pooled on stride 2, zero
+/// channels appended) into `y`, before the final ReLU; `x` is read through a ReLU.
+fn block_forward(block: &Block, x: &Map, y: &mut Map, scratch: &mut Scratch, isa: Isa) {
+    let pw = &block.pointwise;
+    let (h, w) = (x.height, x.width);
+    let (ho, wo) = (h / block.stride, w / block.stride);
+    let plane = ho * wo;
+    let d = &mut scratch.depthwise;
+    d.resize(x.channels * plane, 0.0);
+    // One plane with a zero border of 1: a stride-1 SAME 3×3 needs no edge cases over it. A
+    // stride-2 block's SAME padding (nothing before, one after) gives, at output (i, j), the
+    // stride-1 result at (2i+1, 2j+1): the odd rows and columns of the same computation.
+    let pw_ = w + 2;
+    let padded = &mut scratch.padded;
+    padded.clear();
+    padded.resize((h + 2) * pw_, 0.0);
+    scratch.row.resize(w, 0.0);
+    scratch.even.resize(wo, 0.0);
+    for c in 0..x.channels {
+        let src = x.plane(c);
+        for r in 0..h {
+            relu_into(
+                &src[r * w..(r + 1) * w],
+                &mut padded[(r + 1) * pw_ + 1..(r + 1) * pw_ + 1 + w],
+                isa,
+            );
+        }
+        let k = &block.depthwise[c];
+        let out = &mut d[c * plane..(c + 1) * plane];
+        for i in 0..ho {
+            let y = if block.stride == 2 { 2 * i + 1 } else { i };
+            let rows = [
+                &padded[y * pw_..(y + 1) * pw_],
+                &padded[(y + 1) * pw_..(y + 2) * pw_],
+                &padded[(y + 2) * pw_..(y + 3) * pw_],
+            ];
+            let out_row = &mut out[i * wo..(i + 1) * wo];
+            if block.stride == 2 {
+                depthwise_row(rows, k, &mut scratch.row, isa);
+                deinterleave(&scratch.row[..2 * wo], &mut scratch.even, out_row, isa);
+            } else {
+                depthwise_row(rows, k, out_row, isa);
+            }
+        }
+    }
+    // The destination starts as bias + shortcut; the product accumulates onto it.
+    y.reuse(pw.out_channels, ho, wo);
+    for o in 0..pw.out_channels {
+        let dst = &mut y.data[o * plane..(o + 1) * plane];
+        let b = pw.bias[o];
+        if !block.residual || o >= x.channels {
+            dst.fill(b);
+        } else if block.stride == 2 {
+            let src = x.plane(o);
+            for i in 0..ho {
+                max_pool_row(
+                    &src[2 * i * w..(2 * i + 1) * w],
+                    &src[(2 * i + 1) * w..(2 * i + 2) * w],
+                    b,
+                    &mut dst[i * wo..(i + 1) * wo],
+                    isa,
+                );
+            }
+        } else {
+            relu_add(x.plane(o), b, dst, isa);
+        }
+    }
+    // SAFETY: dst is y.data as [out × plane], lhs the [out × in] weights, rhs the depthwise
+    // output as [in × plane]; three distinct allocations.
+    unsafe {
+        gemm::gemm(
+            pw.out_channels,
+            plane,
+            pw.in_channels,
+            y.data.as_mut_ptr(),
+            1,
+            plane as isize,
+            true,
+            pw.weight.as_ptr(),
+            1,
+            pw.in_channels as isize,
+            d.as_ptr(),
+            1,
+            plane as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// A 1×1 convolution with bias written cell-major (`[H·W][out]`, the NHWC order the TensorFlow
+/// heads reshape).
+fn pointwise_nhwc(pw: &Pointwise, x: &Map, dst: &mut [f32]) {
+    let cells = x.plane_len();
+    assert_eq!(dst.len(), cells * pw.out_channels, "head output size");
+    assert_eq!(x.channels, pw.in_channels, "head input channels");
+    for cell in dst.chunks_exact_mut(pw.out_channels) {
+        cell.copy_from_slice(&pw.bias);
+    }
+    // SAFETY: dst is [cells × out] row-major; lhs is x.data read as [cells × in] (row stride 1,
+    // column stride `cells`), rhs the weights read as [in × out] (row stride 1, column stride
+    // `in`); dst is borrowed mutably, so it overlaps neither.
+    unsafe {
+        gemm::gemm(
+            cells,
+            pw.out_channels,
+            pw.in_channels,
+            dst.as_mut_ptr(),
+            1,
+            pw.out_channels as isize,
+            true,
+            x.data.as_ptr(),
+            cells as isize,
+            1,
+            pw.weight.as_ptr(),
+            pw.in_channels as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `out[j] = Σ_{dy,dx} k[3·dy + dx] · rows[dy][j + dx]`.
+fn depthwise_row(rows: [&[f32]; 3], k: &[f32; DW_TAPS], out: &mut [f32], isa: Isa) {
+    let n = out.len();
+    assert!(
+        rows.iter().all(|r| r.len() >= n + 2),
+        "depthwise row length"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 and FMA were detected; every row holds n + 2 floats.
+        Isa::Avx2Fma => unsafe { avx::depthwise_row(rows, k, out) },
+        Isa::Scalar => {
+            for (j, o) in out.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for (dy, r) in rows.iter().enumerate() {
+                    for dx in 0..DEPTHWISE_KERNEL {
+                        acc += k[dy * DEPTHWISE_KERNEL + dx] * r[j + dx];
+                    }
+                }
+                *o = acc;
+            }
+        }
+    }
+}
+
+/// `even[j] = src[2j]`, `odd[j] = src[2j + 1]`.
+fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32], isa: Isa) {
+    let n = even.len();
+    assert!(odd.len() == n && src.len() == 2 * n, "deinterleave lengths");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 was detected; the lengths are checked above.
+        Isa::Avx2Fma => unsafe { avx::deinterleave(src, even, odd) },
+        Isa::Scalar => {
+            for (j, pair) in src.chunks_exact(2).enumerate() {
+                even[j] = pair[0];
+                odd[j] = pair[1];
+            }
+        }
+    }
+}
+
+/// `out[j] = max(a[2j], a[2j+1], b[2j], b[2j+1], 0) + bias`: a 2×2 max pool of two rows after
+/// ReLU (which commutes with the max).
+fn max_pool_row(a: &[f32], b: &[f32], bias: f32, out: &mut [f32], isa: Isa) {
+    let n = out.len();
+    assert!(a.len() >= 2 * n && b.len() >= 2 * n, "max_pool_row lengths");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 was detected; the lengths are checked above.
+        Isa::Avx2Fma => unsafe { avx::max_pool_row(a, b, bias, out) },
+        Isa::Scalar => {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = a[2 * j]
+                    .max(a[2 * j + 1])
+                    .max(b[2 * j].max(b[2 * j + 1]))
+                    .max(0.0)
+                    + bias;
+            }
+        }
+    }
+}
+
+/// `out[j] = max(src[j], 0) + bias`.
+fn relu_add(src: &[f32], bias: f32, out: &mut [f32], isa: Isa) {
+    assert_eq!(src.len(), out.len(), "relu_add lengths");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 was detected; the lengths are checked above.
+        Isa::Avx2Fma => unsafe { avx::relu_add(src, bias, out) },
+        Isa::Scalar => {
+            for (o, &s) in out.iter_mut().zip(src) {
+                *o = s.max(0.0) + bias;
+            }
+        }
+    }
+}
+
+/// `out[j] = max(src[j], 0)`.
+fn relu_into(src: &[f32], out: &mut [f32], isa: Isa) {
+    relu_add(src, 0.0, out, isa);
+}
+
+/// `v = max(v, 0)`.
+fn relu(v: &mut [f32], isa: Isa) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 was detected.
+        Isa::Avx2Fma => unsafe { avx::relu(v) },
+        Isa::Scalar => {
+            for x in v {
+                *x = x.max(0.0);
+            }
+        }
+    }
+}
+
+/// The AVX2/FMA versions: eight floats at a time, the scalar formula on the remainder.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    use super::{DEPTHWISE_KERNEL, DW_TAPS};
+
+    const LANES: usize = 8;
+
+    /// # Safety
+    /// Needs AVX2 and FMA; every row holds `out.len() + 2` floats.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn depthwise_row(rows: [&[f32]; 3], k: &[f32; DW_TAPS], out: &mut [f32]) {
+        let n = out.len();
+        let kv: [__m256; DW_TAPS] = std::array::from_fn(|t| _mm256_set1_ps(k[t]));
+        let (r0, r1, r2) = (rows[0].as_ptr(), rows[1].as_ptr(), rows[2].as_ptr());
+        let dst = out.as_mut_ptr();
+        let mut j = 0;
+        // SAFETY: j + 8 ≤ n, so every load reads below n + 2 of its row and every store below
+        // n of `out`.
+        unsafe {
+            while j + LANES <= n {
+                let mut acc = _mm256_mul_ps(kv[0], _mm256_loadu_ps(r0.add(j)));
+                acc = _mm256_fmadd_ps(kv[1], _mm256_loadu_ps(r0.add(j + 1)), acc);
+                acc = _mm256_fmadd_ps(kv[2], _mm256_loadu_ps(r0.add(j + 2)), acc);
+                acc = _mm256_fmadd_ps(kv[3], _mm256_loadu_ps(r1.add(j)), acc);
+                acc = _mm256_fmadd_ps(kv[4], _mm256_loadu_ps(r1.add(j + 1)), acc);
+                acc = _mm256_fmadd_ps(kv[5], _mm256_loadu_ps(r1.add(j + 2)), acc);
+                acc = _mm256_fmadd_ps(kv[6], _mm256_loadu_ps(r2.add(j)), acc);
+                acc = _mm256_fmadd_ps(kv[7], _mm256_loadu_ps(r2.add(j + 1)), acc);
+                acc = _mm256_fmadd_ps(kv[8], _mm256_loadu_ps(r2.add(j + 2)), acc);
+                _mm256_storeu_ps(dst.add(j), acc);
+                j += LANES;
+            }
+        }
+        for (jj, o) in out.iter_mut().enumerate().skip(j) {
+            let mut acc = 0.0;
+            for (dy, r) in rows.iter().enumerate() {
+                for dx in 0..DEPTHWISE_KERNEL {
+                    acc += k[dy * DEPTHWISE_KERNEL + dx] * r[jj + dx];
+                }
+            }
+            *o = acc;
+        }
+    }
+
+    /// Sixteen consecutive floats (`lo`, `hi`) split into their even and odd elements.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn split(lo: __m256, hi: __m256) -> (__m256, __m256) {
+        // Within each 128-bit lane: lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6 …
+        let even = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+        let odd = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+        (middle_pairs_swapped(even), middle_pairs_swapped(odd))
+    }
+
+    /// 64-bit pairs (a, b, c, d) → (a, c, b, d): lo0 lo2 hi0 hi2 lo4 lo6 hi4 hi6 → lo0 lo2 lo4
+    /// lo6 hi0 hi2 hi4 hi6.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn middle_pairs_swapped(v: __m256) -> __m256 {
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+    }
+
+    /// # Safety
+    /// Needs AVX2; `src.len() == 2·even.len() == 2·odd.len()`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+        let n = even.len();
+        let (s, e, o) = (src.as_ptr(), even.as_mut_ptr(), odd.as_mut_ptr());
+        let mut j = 0;
+        // SAFETY: j + 8 ≤ n: reads below 2n of src, writes below n of even and odd.
+        unsafe {
+            while j + LANES <= n {
+                let (ev, ov) = split(
+                    _mm256_loadu_ps(s.add(2 * j)),
+                    _mm256_loadu_ps(s.add(2 * j + LANES)),
+                );
+                _mm256_storeu_ps(e.add(j), ev);
+                _mm256_storeu_ps(o.add(j), ov);
+                j += LANES;
+            }
+        }
+        for jj in j..n {
+            even[jj] = src[2 * jj];
+            odd[jj] = src[2 * jj + 1];
+        }
+    }
+
+    /// # Safety
+    /// Needs AVX2; `a` and `b` hold at least `2·out.len()` floats.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn max_pool_row(a: &[f32], b: &[f32], bias: f32, out: &mut [f32]) {
+        let n = out.len();
+        let (pa, pb, dst) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+        let bv = _mm256_set1_ps(bias);
+        let zero = _mm256_setzero_ps();
+        let mut j = 0;
+        // SAFETY: j + 8 ≤ n: reads below 2n of a and b, writes below n of out.
+        unsafe {
+            while j + LANES <= n {
+                let lo = _mm256_max_ps(
+                    _mm256_loadu_ps(pa.add(2 * j)),
+                    _mm256_loadu_ps(pb.add(2 * j)),
+                );
+                let hi = _mm256_max_ps(
+                    _mm256_loadu_ps(pa.add(2 * j + LANES)),
+                    _mm256_loadu_ps(pb.add(2 * j + LANES)),
+                );
+                let (ev, ov) = split(lo, hi);
+                let m = _mm256_max_ps(_mm256_max_ps(ev, ov), zero);
+                _mm256_storeu_ps(dst.add(j), _mm256_add_ps(m, bv));
+                j += LANES;
+            }
+        }
+        for jj in j..n {
+            out[jj] = a[2 * jj]
+                .max(a[2 * jj + 1])
+                .max(b[2 * jj].max(b[2 * jj + 1]))
+                .max(0.0)
+                + bias;
+        }
+    }
+
+    /// # Safety
+    /// Needs AVX2; `src.len() == out.len()`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn relu_add(src: &[f32], bias: f32, out: &mut [f32]) {
+        let n = out.len();
+        let (s, dst) = (src.as_ptr(), out.as_mut_ptr());
+        let bv = _mm256_set1_ps(bias);
+        let zero = _mm256_setzero_ps();
+        let mut j = 0;
+        // SAFETY: j + 8 ≤ n for both slices.
+        unsafe {
+            while j + LANES <= n {
+                let v = _mm256_max_ps(_mm256_loadu_ps(s.add(j)), zero);
+                _mm256_storeu_ps(dst.add(j), _mm256_add_ps(v, bv));
+                j += LANES;
+            }
+        }
+        for jj in j..n {
+            out[jj] = src[jj].max(0.0) + bias;
+        }
+    }
+
+    /// # Safety
+    /// Needs AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn relu(v: &mut [f32]) {
+        let n = v.len();
+        let p = v.as_mut_ptr();
+        let zero = _mm256_setzero_ps();
+        let mut j = 0;
+        // SAFETY: j + 8 ≤ n.
+        unsafe {
+            while j + LANES <= n {
+                _mm256_storeu_ps(p.add(j), _mm256_max_ps(_mm256_loadu_ps(p.add(j)), zero));
+                j += LANES;
+            }
+        }
+        for x in &mut v[j..] {
+            *x = x.max(0.0);
+        }
+    }
+}
