@@ -415,6 +415,7 @@ impl BlazeFace {
             fine_block: self.fine_block,
             heads: [fine, coarse],
             isa,
+            workspaces: Default::default(),
         })
     }
 }

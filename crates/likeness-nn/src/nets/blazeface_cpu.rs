@@ -13,6 +13,8 @@
 //! written with AVX2/FMA intrinsics (chosen at run time) beside plain scalar versions, which are
 //! the fallback elsewhere and are tested against the same reference.
 
+use std::sync::Mutex;
+
 use super::blazeface::{DEPTHWISE_KERNEL, REGRESSION_VALUES, STEM_KERNEL, STEM_PADDING};
 
 /// Taps of a depthwise kernel.
@@ -20,6 +22,10 @@ pub(super) const DW_TAPS: usize = DEPTHWISE_KERNEL * DEPTHWISE_KERNEL;
 /// Output rows of the stem per im2col band: its columns (75 × 16 × 128 floats for the back
 /// model, 600 KiB) stay in L2 while `gemm` reads them.
 const STEM_BAND_ROWS: usize = 16;
+
+/// Floats of depthwise output per band of a block (64 KiB): with its rows of the output it stays
+/// in L2 between the depthwise pass and the product.
+const BAND_FLOATS: usize = 16 * 1024;
 
 /// Which instructions the kernels use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +75,7 @@ pub(super) struct Head {
 }
 
 /// The whole network, weights copied out of the burn modules.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Net {
     /// Input side in pixels.
     pub size: usize,
@@ -79,9 +85,13 @@ pub(super) struct Net {
     pub fine_block: usize,
     pub heads: [Head; 2],
     pub isa: Isa,
+    /// Buffers of finished passes, for the next ones: fresh megabyte-sized buffers cost page
+    /// faults and zeroing on every pass (10% of a front pass when measured).
+    pub workspaces: Mutex<Vec<Workspace>>,
 }
 
 /// A feature map of one image: `[channels][height·width]`.
+#[derive(Debug, Default)]
 struct Map {
     channels: usize,
     height: usize,
@@ -90,15 +100,6 @@ struct Map {
 }
 
 impl Map {
-    fn zeros(channels: usize, height: usize, width: usize) -> Map {
-        Map {
-            channels,
-            height,
-            width,
-            data: vec![0.0; channels * height * width],
-        }
-    }
-
     fn plane_len(&self) -> usize {
         self.height * self.width
     }
@@ -108,16 +109,10 @@ impl Map {
         &self.data[c * n..(c + 1) * n]
     }
 
-    /// This map after ReLU.
-    fn relu_copy(&self, isa: Isa) -> Map {
-        let mut data = vec![0.0; self.data.len()];
-        relu_into(&self.data, &mut data, isa);
-        Map {
-            channels: self.channels,
-            height: self.height,
-            width: self.width,
-            data,
-        }
+    /// `dst` becomes this map after ReLU.
+    fn relu_to(&self, dst: &mut Map, isa: Isa) {
+        dst.reuse(self.channels, self.height, self.width);
+        relu_into(&self.data, &mut dst.data, isa);
     }
 
     /// Reshapes to `channels × height × width`, keeping the allocation; the values are stale.
@@ -129,16 +124,30 @@ impl Map {
     }
 }
 
-/// Buffers reused from block to block.
-#[derive(Default)]
+/// Buffers reused from block to block and from pass to pass.
+#[derive(Debug, Default)]
+pub(super) struct Workspace {
+    /// The current map and the next one.
+    x: Map,
+    y: Map,
+    /// The map the fine head reads.
+    fine: Map,
+    /// The stem's input phases and im2col columns.
+    phases: Vec<f32>,
+    columns: Vec<f32>,
+    scratch: Scratch,
+}
+
+/// A block's buffers.
+#[derive(Debug, Default)]
 struct Scratch {
-    /// The depthwise output.
+    /// The depthwise output of one band of rows, `[C][rows·W]`.
     depthwise: Vec<f32>,
-    /// One input plane with a zero border.
+    /// The input rows one channel of a band reads, after ReLU, with a zero border.
     padded: Vec<f32>,
-    /// A stride-1 row before a stride-2 block keeps its odd columns.
+    /// Stride-1 rows before a stride-2 block keeps their odd columns.
     row: Vec<f32>,
-    /// The even columns `odd_columns` drops.
+    /// The even columns it drops.
     even: Vec<f32>,
 }
 
@@ -185,23 +194,45 @@ impl Net {
     }
 
     fn forward_image(&self, image: &[f32], scores: &mut [f32], boxes: &mut [f32]) {
+        let mut ws = self
+            .workspaces
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        self.run(image, &mut ws, scores, boxes);
+        // A poisoned pool only loses the reuse.
+        if let Ok(mut pool) = self.workspaces.lock() {
+            pool.push(ws);
+        }
+    }
+
+    fn run(&self, image: &[f32], ws: &mut Workspace, scores: &mut [f32], boxes: &mut [f32]) {
         // Maps hold values before their ReLU: each reader applies it on the way in (the
-        // padded copy, the shortcut, the heads), which saves a pass over every map.
-        let mut x = self.stem(image);
-        let mut y = Map::zeros(0, 0, 0);
-        let mut scratch = Scratch::default();
-        let mut fine = None;
+        // padded rows, the shortcut, the heads), which saves a pass over every map.
+        self.stem(image, ws);
+        let Workspace {
+            x,
+            y,
+            fine,
+            scratch,
+            ..
+        } = ws;
+        let mut has_fine = false;
         for (i, block) in self.blocks.iter().enumerate() {
-            block_forward(block, &x, &mut y, &mut scratch, self.isa);
-            std::mem::swap(&mut x, &mut y);
+            block_forward(block, x, y, scratch, self.isa);
+            std::mem::swap(x, y);
             if i == self.fine_block {
-                fine = Some(x.relu_copy(self.isa));
+                x.relu_to(fine, self.isa);
+                has_fine = true;
             }
         }
-        let fine = fine.unwrap_or_else(|| x.relu_copy(self.isa));
+        if !has_fine {
+            x.relu_to(fine, self.isa);
+        }
         relu(&mut x.data, self.isa);
         let mut row = 0;
-        for (head, map) in self.heads.iter().zip([&fine, &x]) {
+        for (head, map) in self.heads.iter().zip([&*fine, &*x]) {
             let rows = map.plane_len() * head.anchors;
             pointwise_nhwc(&head.classifier, map, &mut scores[row..row + rows]);
             pointwise_nhwc(
@@ -214,13 +245,14 @@ impl Net {
     }
 
     /// The 5×5 stride-2 stem with TF SAME padding (before its ReLU).
-    fn stem(&self, image: &[f32]) -> Map {
+    fn stem(&self, image: &[f32], ws: &mut Workspace) {
         let s = self.size;
         let half = s / 2;
         let channels = image.len() / (s * s);
         // The four stride-2 phases of each input channel, `[c][row parity][col parity][half²]`:
         // a stride-2 tap then reads a contiguous, shifted row of one phase.
-        let mut phases = vec![0.0; channels * 4 * half * half];
+        let phases = &mut ws.phases;
+        phases.resize(channels * 4 * half * half, 0.0);
         for c in 0..channels {
             for r in 0..s {
                 let src = &image[(c * s + r) * s..(c * s + r + 1) * s];
@@ -236,9 +268,11 @@ impl Net {
         }
         let taps = channels * STEM_KERNEL * STEM_KERNEL;
         let out_channels = self.stem.out_channels;
-        let mut out = Map::zeros(out_channels, half, half);
+        let out = &mut ws.x;
+        out.reuse(out_channels, half, half);
         let plane = half * half;
-        let mut cols = vec![0.0; taps * STEM_BAND_ROWS * half];
+        let cols = &mut ws.columns;
+        cols.resize(taps * STEM_BAND_ROWS * half, 0.0);
         let [pad_top, pad_left, _, _] = STEM_PADDING;
         for y0 in (0..half).step_by(STEM_BAND_ROWS) {
             let rows = STEM_BAND_ROWS.min(half - y0);
@@ -304,101 +338,113 @@ impl Net {
                 );
             }
         }
-        out
     }
 }
 
 /// Depthwise 3×3 (TF SAME), pointwise 1×1 with bias, shortcut (max-pooled on stride 2, zero
 /// channels appended) into `y`, before the final ReLU; `x` is read through a ReLU.
+///
+/// The work goes by bands of output rows, so that a band's depthwise output and its rows of
+/// `y` stay in cache between the depthwise pass, the shortcut and the product.
 fn block_forward(block: &Block, x: &Map, y: &mut Map, scratch: &mut Scratch, isa: Isa) {
     let pw = &block.pointwise;
     let (h, w) = (x.height, x.width);
+    let s2 = block.stride == 2;
     let (ho, wo) = (h / block.stride, w / block.stride);
     let plane = ho * wo;
-    let d = &mut scratch.depthwise;
-    d.resize(x.channels * plane, 0.0);
-    // One plane with a zero border of 1: a stride-1 SAME 3×3 needs no edge cases over it. A
+    y.reuse(pw.out_channels, ho, wo);
+    let band = (BAND_FLOATS / (x.channels * wo)).clamp(1, ho);
+    // Rows with a zero border of 1: a stride-1 SAME 3×3 needs no edge cases over them. A
     // stride-2 block's SAME padding (nothing before, one after) gives, at output (i, j), the
     // stride-1 result at (2i+1, 2j+1): the odd rows and columns of the same computation.
     let pw_ = w + 2;
-    let padded = &mut scratch.padded;
+    let Scratch {
+        depthwise: d,
+        padded,
+        row,
+        even,
+    } = scratch;
+    d.resize(x.channels * band * wo, 0.0);
     padded.clear();
-    padded.resize((h + 2) * pw_, 0.0);
-    scratch.row.resize(w, 0.0);
-    scratch.even.resize(wo, 0.0);
-    for c in 0..x.channels {
-        let src = x.plane(c);
-        for r in 0..h {
-            relu_into(
-                &src[r * w..(r + 1) * w],
-                &mut padded[(r + 1) * pw_ + 1..(r + 1) * pw_ + 1 + w],
-                isa,
+    padded.resize((2 * band + 1) * pw_, 0.0);
+    row.resize(2 * band * wo, 0.0);
+    even.resize(band * wo, 0.0);
+    for i0 in (0..ho).step_by(band) {
+        let i1 = (i0 + band).min(ho);
+        let n = (i1 - i0) * wo;
+        // Padded row p holds input row p − 1; output row i reads padded rows from
+        // first(i) = i (stride 1) or 2i + 1 (stride 2), three of them.
+        let first = |i: usize| if s2 { 2 * i + 1 } else { i };
+        let (p0, p1) = (first(i0), first(i1 - 1) + 3);
+        for c in 0..x.channels {
+            let src = x.plane(c);
+            for p in p0..p1 {
+                let dst = &mut padded[(p - p0) * pw_ + 1..][..w];
+                match p.checked_sub(1).filter(|&r| r < h) {
+                    Some(r) => relu_into(&src[r * w..(r + 1) * w], dst, isa),
+                    None => dst.fill(0.0),
+                }
+            }
+            let k = &block.depthwise[c];
+            let out = &mut d[c * n..(c + 1) * n];
+            if s2 {
+                // Full-width rows, then their odd columns: with w even, those are the odd
+                // elements of the rows laid end to end.
+                let full = &mut row[..2 * n];
+                depthwise_rows(padded, pw_, 2, k, full, w, isa);
+                deinterleave(full, &mut even[..n], out, isa);
+            } else {
+                depthwise_rows(padded, pw_, 1, k, out, w, isa);
+            }
+        }
+        // The destination starts as bias + shortcut; the product accumulates onto it.
+        for o in 0..pw.out_channels {
+            let dst = &mut y.data[o * plane + i0 * wo..][..n];
+            let b = pw.bias[o];
+            if !block.residual || o >= x.channels {
+                dst.fill(b);
+            } else if s2 {
+                let src = x.plane(o);
+                for i in i0..i1 {
+                    max_pool_row(
+                        &src[2 * i * w..(2 * i + 1) * w],
+                        &src[(2 * i + 1) * w..(2 * i + 2) * w],
+                        b,
+                        &mut dst[(i - i0) * wo..(i - i0 + 1) * wo],
+                        isa,
+                    );
+                }
+            } else {
+                relu_add(&x.plane(o)[i0 * wo..][..n], b, dst, isa);
+            }
+        }
+        let dst = &mut y.data[i0 * wo..];
+        // SAFETY: dst holds out_channels rows of n floats, row stride `plane`, inside y.data
+        // (the last ends at (out−1)·plane + i0·wo + n ≤ out·plane); lhs is the [out × in]
+        // weights, rhs the band's depthwise output as [in × n]; three distinct allocations.
+        unsafe {
+            gemm::gemm(
+                pw.out_channels,
+                n,
+                pw.in_channels,
+                dst.as_mut_ptr(),
+                1,
+                plane as isize,
+                true,
+                pw.weight.as_ptr(),
+                1,
+                pw.in_channels as isize,
+                d.as_ptr(),
+                1,
+                n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
             );
         }
-        let k = &block.depthwise[c];
-        let out = &mut d[c * plane..(c + 1) * plane];
-        for i in 0..ho {
-            let y = if block.stride == 2 { 2 * i + 1 } else { i };
-            let rows = [
-                &padded[y * pw_..(y + 1) * pw_],
-                &padded[(y + 1) * pw_..(y + 2) * pw_],
-                &padded[(y + 2) * pw_..(y + 3) * pw_],
-            ];
-            let out_row = &mut out[i * wo..(i + 1) * wo];
-            if block.stride == 2 {
-                depthwise_row(rows, k, &mut scratch.row, isa);
-                deinterleave(&scratch.row[..2 * wo], &mut scratch.even, out_row, isa);
-            } else {
-                depthwise_row(rows, k, out_row, isa);
-            }
-        }
-    }
-    // The destination starts as bias + shortcut; the product accumulates onto it.
-    y.reuse(pw.out_channels, ho, wo);
-    for o in 0..pw.out_channels {
-        let dst = &mut y.data[o * plane..(o + 1) * plane];
-        let b = pw.bias[o];
-        if !block.residual || o >= x.channels {
-            dst.fill(b);
-        } else if block.stride == 2 {
-            let src = x.plane(o);
-            for i in 0..ho {
-                max_pool_row(
-                    &src[2 * i * w..(2 * i + 1) * w],
-                    &src[(2 * i + 1) * w..(2 * i + 2) * w],
-                    b,
-                    &mut dst[i * wo..(i + 1) * wo],
-                    isa,
-                );
-            }
-        } else {
-            relu_add(x.plane(o), b, dst, isa);
-        }
-    }
-    // SAFETY: dst is y.data as [out × plane], lhs the [out × in] weights, rhs the depthwise
-    // output as [in × plane]; three distinct allocations.
-    unsafe {
-        gemm::gemm(
-            pw.out_channels,
-            plane,
-            pw.in_channels,
-            y.data.as_mut_ptr(),
-            1,
-            plane as isize,
-            true,
-            pw.weight.as_ptr(),
-            1,
-            pw.in_channels as isize,
-            d.as_ptr(),
-            1,
-            plane as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 
@@ -439,26 +485,41 @@ fn pointwise_nhwc(pw: &Pointwise, x: &Map, dst: &mut [f32]) {
     }
 }
 
-/// `out[j] = Σ_{dy,dx} k[3·dy + dx] · rows[dy][j + dx]`.
-fn depthwise_row(rows: [&[f32]; 3], k: &[f32; DW_TAPS], out: &mut [f32], isa: Isa) {
-    let n = out.len();
+/// Rows of a depthwise 3×3 over zero-bordered rows of `pitch` floats: output row `r`
+/// (`width` floats of `out`) is `Σ_{dy,dx} k[3·dy + dx] · padded[(r·step + dy)·pitch + j + dx]`.
+fn depthwise_rows(
+    padded: &[f32],
+    pitch: usize,
+    step: usize,
+    k: &[f32; DW_TAPS],
+    out: &mut [f32],
+    width: usize,
+    isa: Isa,
+) {
+    let rows = out.len() / width;
     assert!(
-        rows.iter().all(|r| r.len() >= n + 2),
-        "depthwise row length"
+        out.len() == rows * width
+            && pitch >= width + 2
+            && (rows == 0 || padded.len() >= ((rows - 1) * step + 2) * pitch + width + 2),
+        "depthwise_rows sizes"
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX2 and FMA were detected; every row holds n + 2 floats.
-        Isa::Avx2Fma => unsafe { avx::depthwise_row(rows, k, out) },
+        // SAFETY: AVX2 and FMA were detected; the sizes are checked above.
+        Isa::Avx2Fma => unsafe { avx::depthwise_rows(padded, pitch, step, k, out, width) },
         Isa::Scalar => {
-            for (j, o) in out.iter_mut().enumerate() {
-                let mut acc = 0.0;
-                for (dy, r) in rows.iter().enumerate() {
-                    for dx in 0..DEPTHWISE_KERNEL {
-                        acc += k[dy * DEPTHWISE_KERNEL + dx] * r[j + dx];
+            for (r, out_row) in out.chunks_exact_mut(width).enumerate() {
+                let top = r * step * pitch;
+                for (j, o) in out_row.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for dy in 0..DEPTHWISE_KERNEL {
+                        for dx in 0..DEPTHWISE_KERNEL {
+                            let v = padded[top + dy * pitch + j + dx];
+                            acc += k[dy * DEPTHWISE_KERNEL + dx] * v;
+                        }
                     }
+                    *o = acc;
                 }
-                *o = acc;
             }
         }
     }
@@ -545,40 +606,138 @@ mod avx {
 
     const LANES: usize = 8;
 
+    /// An unaligned load of 8 floats. `_mm256_loadu_ps` goes through `copy_nonoverlapping`,
+    /// which at this crate's opt-level 1 (with debug assertions) keeps a precondition check and
+    /// a round trip through the stack per load; `vlddqu` is the same load as one instruction.
+    ///
     /// # Safety
-    /// Needs AVX2 and FMA; every row holds `out.len() + 2` floats.
+    /// Needs AVX; `p` points at 8 readable floats.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load(p: *const f32) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_castsi256_ps(_mm256_lddqu_si256(p.cast())) }
+    }
+
+    /// An unaligned store of 8 floats, for the same reason as [`load`]: `vmaskmovps` with every
+    /// lane selected is one instruction, where `_mm256_storeu_ps` is not at opt-level 1.
+    ///
+    /// # Safety
+    /// Needs AVX; `p` points at 8 writable floats.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn store(p: *mut f32, v: __m256) {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_maskstore_ps(p, _mm256_set1_epi32(-1), v) }
+    }
+
+    /// # Safety
+    /// Needs AVX2 and FMA; the sizes as [`super::depthwise_rows`] checks them.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn depthwise_row(rows: [&[f32]; 3], k: &[f32; DW_TAPS], out: &mut [f32]) {
-        let n = out.len();
+    pub(super) unsafe fn depthwise_rows(
+        padded: &[f32],
+        pitch: usize,
+        step: usize,
+        k: &[f32; DW_TAPS],
+        out: &mut [f32],
+        width: usize,
+    ) {
+        let rows = out.len() / width;
         let kv: [__m256; DW_TAPS] = std::array::from_fn(|t| _mm256_set1_ps(k[t]));
-        let (r0, r1, r2) = (rows[0].as_ptr(), rows[1].as_ptr(), rows[2].as_ptr());
+        let src = padded.as_ptr();
         let dst = out.as_mut_ptr();
-        let mut j = 0;
-        // SAFETY: j + 8 ≤ n, so every load reads below n + 2 of its row and every store below
-        // n of `out`.
+        let mut r = 0;
+        // SAFETY (both loops): for output row r, the rows read are r·step … r·step + 2 (+3 in
+        // the paired loop, which only runs while row r + 1 exists, so it reads row
+        // (r+1)·step + 2), each at columns below width + 2 ≤ pitch; the caller checked that
+        // padded holds them, and out holds rows·width floats.
         unsafe {
-            while j + LANES <= n {
-                let mut acc = _mm256_mul_ps(kv[0], _mm256_loadu_ps(r0.add(j)));
-                acc = _mm256_fmadd_ps(kv[1], _mm256_loadu_ps(r0.add(j + 1)), acc);
-                acc = _mm256_fmadd_ps(kv[2], _mm256_loadu_ps(r0.add(j + 2)), acc);
-                acc = _mm256_fmadd_ps(kv[3], _mm256_loadu_ps(r1.add(j)), acc);
-                acc = _mm256_fmadd_ps(kv[4], _mm256_loadu_ps(r1.add(j + 1)), acc);
-                acc = _mm256_fmadd_ps(kv[5], _mm256_loadu_ps(r1.add(j + 2)), acc);
-                acc = _mm256_fmadd_ps(kv[6], _mm256_loadu_ps(r2.add(j)), acc);
-                acc = _mm256_fmadd_ps(kv[7], _mm256_loadu_ps(r2.add(j + 1)), acc);
-                acc = _mm256_fmadd_ps(kv[8], _mm256_loadu_ps(r2.add(j + 2)), acc);
-                _mm256_storeu_ps(dst.add(j), acc);
-                j += LANES;
+            // Stride 1: two output rows at a time share the loads of their middle rows.
+            while step == 1 && r + 2 <= rows {
+                let p = src.add(r * pitch);
+                let (p0, p1, p2, p3) = (p, p.add(pitch), p.add(2 * pitch), p.add(3 * pitch));
+                let (d0, d1) = (dst.add(r * width), dst.add((r + 1) * width));
+                let mut j = 0;
+                while j + LANES <= width {
+                    let a = [load(p1.add(j)), load(p1.add(j + 1)), load(p1.add(j + 2))];
+                    let b = [load(p2.add(j)), load(p2.add(j + 1)), load(p2.add(j + 2))];
+                    // Row r: taps 0–2 on p0, 3–5 on p1, 6–8 on p2.
+                    let mut u = _mm256_mul_ps(kv[0], load(p0.add(j)));
+                    u = _mm256_fmadd_ps(kv[1], load(p0.add(j + 1)), u);
+                    u = _mm256_fmadd_ps(kv[2], load(p0.add(j + 2)), u);
+                    // Row r + 1: taps 0–2 on p1, 3–5 on p2, 6–8 on p3.
+                    let mut v = _mm256_mul_ps(kv[0], a[0]);
+                    v = _mm256_fmadd_ps(kv[1], a[1], v);
+                    v = _mm256_fmadd_ps(kv[2], a[2], v);
+                    for t in 0..3 {
+                        u = _mm256_fmadd_ps(kv[3 + t], a[t], u);
+                        v = _mm256_fmadd_ps(kv[3 + t], b[t], v);
+                    }
+                    for t in 0..3 {
+                        u = _mm256_fmadd_ps(kv[6 + t], b[t], u);
+                        v = _mm256_fmadd_ps(kv[6 + t], load(p3.add(j + t)), v);
+                    }
+                    store(d0.add(j), u);
+                    store(d1.add(j), v);
+                    j += LANES;
+                }
+                if j < width {
+                    tail(src, pitch, step, k, out, width, r, j);
+                    tail(src, pitch, step, k, out, width, r + 1, j);
+                }
+                r += 2;
+            }
+            while r < rows {
+                let p0 = src.add(r * step * pitch);
+                let (p1, p2) = (p0.add(pitch), p0.add(2 * pitch));
+                let d = dst.add(r * width);
+                let mut j = 0;
+                while j + LANES <= width {
+                    let mut acc = _mm256_mul_ps(kv[0], load(p0.add(j)));
+                    acc = _mm256_fmadd_ps(kv[1], load(p0.add(j + 1)), acc);
+                    acc = _mm256_fmadd_ps(kv[2], load(p0.add(j + 2)), acc);
+                    acc = _mm256_fmadd_ps(kv[3], load(p1.add(j)), acc);
+                    acc = _mm256_fmadd_ps(kv[4], load(p1.add(j + 1)), acc);
+                    acc = _mm256_fmadd_ps(kv[5], load(p1.add(j + 2)), acc);
+                    acc = _mm256_fmadd_ps(kv[6], load(p2.add(j)), acc);
+                    acc = _mm256_fmadd_ps(kv[7], load(p2.add(j + 1)), acc);
+                    acc = _mm256_fmadd_ps(kv[8], load(p2.add(j + 2)), acc);
+                    store(d.add(j), acc);
+                    j += LANES;
+                }
+                if j < width {
+                    tail(src, pitch, step, k, out, width, r, j);
+                }
+                r += 1;
             }
         }
-        for (jj, o) in out.iter_mut().enumerate().skip(j) {
+    }
+
+    /// Columns `from..width` of output row `r`, one at a time.
+    ///
+    /// # Safety
+    /// As [`depthwise_rows`], for row `r`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tail(
+        src: *const f32,
+        pitch: usize,
+        step: usize,
+        k: &[f32; DW_TAPS],
+        out: &mut [f32],
+        width: usize,
+        r: usize,
+        from: usize,
+    ) {
+        for j in from..width {
             let mut acc = 0.0;
-            for (dy, r) in rows.iter().enumerate() {
+            for dy in 0..DEPTHWISE_KERNEL {
                 for dx in 0..DEPTHWISE_KERNEL {
-                    acc += k[dy * DEPTHWISE_KERNEL + dx] * r[jj + dx];
+                    // SAFETY: the caller's contract.
+                    let v = unsafe { *src.add((r * step + dy) * pitch + j + dx) };
+                    acc += k[dy * DEPTHWISE_KERNEL + dx] * v;
                 }
             }
-            *o = acc;
+            out[r * width + j] = acc;
         }
     }
 
@@ -610,12 +769,9 @@ mod avx {
         // SAFETY: j + 8 ≤ n: reads below 2n of src, writes below n of even and odd.
         unsafe {
             while j + LANES <= n {
-                let (ev, ov) = split(
-                    _mm256_loadu_ps(s.add(2 * j)),
-                    _mm256_loadu_ps(s.add(2 * j + LANES)),
-                );
-                _mm256_storeu_ps(e.add(j), ev);
-                _mm256_storeu_ps(o.add(j), ov);
+                let (ev, ov) = split(load(s.add(2 * j)), load(s.add(2 * j + LANES)));
+                store(e.add(j), ev);
+                store(o.add(j), ov);
                 j += LANES;
             }
         }
@@ -637,17 +793,11 @@ mod avx {
         // SAFETY: j + 8 ≤ n: reads below 2n of a and b, writes below n of out.
         unsafe {
             while j + LANES <= n {
-                let lo = _mm256_max_ps(
-                    _mm256_loadu_ps(pa.add(2 * j)),
-                    _mm256_loadu_ps(pb.add(2 * j)),
-                );
-                let hi = _mm256_max_ps(
-                    _mm256_loadu_ps(pa.add(2 * j + LANES)),
-                    _mm256_loadu_ps(pb.add(2 * j + LANES)),
-                );
+                let lo = _mm256_max_ps(load(pa.add(2 * j)), load(pb.add(2 * j)));
+                let hi = _mm256_max_ps(load(pa.add(2 * j + LANES)), load(pb.add(2 * j + LANES)));
                 let (ev, ov) = split(lo, hi);
                 let m = _mm256_max_ps(_mm256_max_ps(ev, ov), zero);
-                _mm256_storeu_ps(dst.add(j), _mm256_add_ps(m, bv));
+                store(dst.add(j), _mm256_add_ps(m, bv));
                 j += LANES;
             }
         }
@@ -672,8 +822,8 @@ mod avx {
         // SAFETY: j + 8 ≤ n for both slices.
         unsafe {
             while j + LANES <= n {
-                let v = _mm256_max_ps(_mm256_loadu_ps(s.add(j)), zero);
-                _mm256_storeu_ps(dst.add(j), _mm256_add_ps(v, bv));
+                let v = _mm256_max_ps(load(s.add(j)), zero);
+                store(dst.add(j), _mm256_add_ps(v, bv));
                 j += LANES;
             }
         }
@@ -693,7 +843,7 @@ mod avx {
         // SAFETY: j + 8 ≤ n.
         unsafe {
             while j + LANES <= n {
-                _mm256_storeu_ps(p.add(j), _mm256_max_ps(_mm256_loadu_ps(p.add(j)), zero));
+                store(p.add(j), _mm256_max_ps(load(p.add(j)), zero));
                 j += LANES;
             }
         }
