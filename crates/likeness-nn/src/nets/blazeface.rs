@@ -337,7 +337,7 @@ impl BlazeFace {
             && let Ok(values) = x.clone().into_data().try_into_vec::<f32>()
         {
             let (scores, boxes) = net.forward(&values, n);
-            let anchors = scores.len() / n.max(1);
+            let anchors = net.anchors();
             return BlazeFaceOutput {
                 scores: Tensor::from_data(TensorData::new(scores, [n, anchors, 1]), &device),
                 boxes: Tensor::from_data(
@@ -778,6 +778,19 @@ mod tests {
                 assert!(e < 1e-5, "{} {isa}: {e}", variant.name());
             }
         }
+    }
+
+    /// An empty batch gives empty outputs of the usual shapes.
+    #[test]
+    fn empty_batch() {
+        let device = cpu();
+        let variant = BlazeFaceVariant::Front;
+        let net = BlazeFace::load(&random_weights(variant, 3), &device).unwrap();
+        let s = variant.input_size();
+        let x = Tensor::<4>::from_data(TensorData::new(Vec::<f32>::new(), [0, 3, s, s]), &device);
+        let out = net.forward(x);
+        assert_eq!(out.scores.dims(), [0, NUM_ANCHORS, 1]);
+        assert_eq!(out.boxes.dims(), [0, NUM_ANCHORS, REGRESSION_VALUES]);
     }
 
     /// On an autodiff device the forward goes through burn's ops, so gradients reach the input.

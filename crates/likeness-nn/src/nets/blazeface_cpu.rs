@@ -153,7 +153,7 @@ struct Scratch {
 
 impl Net {
     /// Anchors per image.
-    fn anchors(&self) -> usize {
+    pub(super) fn anchors(&self) -> usize {
         self.heads
             .iter()
             .zip(self.head_grids())
@@ -294,7 +294,7 @@ impl Net {
                             let dst = &mut cols[tap * n + r * half..][..half];
                             let yy = (y0 + r) as isize + dy;
                             if yy < 0 || yy >= half as isize {
-                                dst.fill(0.0);
+                                fill(dst, 0.0, self.isa);
                                 continue;
                             }
                             let src = &phase[yy as usize * half..][..half];
@@ -308,7 +308,11 @@ impl Net {
             }
             let dst = &mut out.data[y0 * half..];
             for o in 0..out_channels {
-                dst[o * plane..o * plane + n].fill(self.stem.bias[o]);
+                fill(
+                    &mut dst[o * plane..o * plane + n],
+                    self.stem.bias[o],
+                    self.isa,
+                );
             }
             // SAFETY: dst is `out_channels` rows of `n` floats with row stride `plane` starting
             // at `y0·half` of `out.data` (the last row ends at (out_channels−1)·plane + y0·half +
@@ -380,9 +384,10 @@ fn block_forward(block: &Block, x: &Map, y: &mut Map, scratch: &mut Scratch, isa
             let src = x.plane(c);
             for p in p0..p1 {
                 let dst = &mut padded[(p - p0) * pw_ + 1..][..w];
-                match p.checked_sub(1).filter(|&r| r < h) {
-                    Some(r) => relu_into(&src[r * w..(r + 1) * w], dst, isa),
-                    None => dst.fill(0.0),
+                if (1..=h).contains(&p) {
+                    relu_into(&src[(p - 1) * w..p * w], dst, isa);
+                } else {
+                    fill(dst, 0.0, isa);
                 }
             }
             let k = &block.depthwise[c];
@@ -402,7 +407,7 @@ fn block_forward(block: &Block, x: &Map, y: &mut Map, scratch: &mut Scratch, isa
             let dst = &mut y.data[o * plane + i0 * wo..][..n];
             let b = pw.bias[o];
             if !block.residual || o >= x.channels {
-                dst.fill(b);
+                fill(dst, b, isa);
             } else if s2 {
                 let src = x.plane(o);
                 for i in i0..i1 {
@@ -575,6 +580,16 @@ fn relu_add(src: &[f32], bias: f32, out: &mut [f32], isa: Isa) {
                 *o = s.max(0.0) + bias;
             }
         }
+    }
+}
+
+/// `out[j] = value` (`slice::fill` is a scalar loop at opt-level 1).
+fn fill(out: &mut [f32], value: f32, isa: Isa) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 was detected.
+        Isa::Avx2Fma => unsafe { avx::fill(out, value) },
+        Isa::Scalar => out.fill(value),
     }
 }
 
@@ -829,6 +844,26 @@ mod avx {
         }
         for jj in j..n {
             out[jj] = src[jj].max(0.0) + bias;
+        }
+    }
+
+    /// # Safety
+    /// Needs AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn fill(out: &mut [f32], value: f32) {
+        let n = out.len();
+        let p = out.as_mut_ptr();
+        let v = _mm256_set1_ps(value);
+        let mut j = 0;
+        // SAFETY: j + 8 ≤ n.
+        unsafe {
+            while j + LANES <= n {
+                store(p.add(j), v);
+                j += LANES;
+            }
+        }
+        for x in &mut out[j..] {
+            *x = value;
         }
     }
 
