@@ -416,6 +416,7 @@ impl BlazeFace {
             heads: [fine, coarse],
             isa,
             workspaces: Default::default(),
+            scratches: Default::default(),
         })
     }
 }
@@ -742,8 +743,8 @@ mod tests {
         err / scale
     }
 
-    /// The plain-buffer path (both instruction sets) against burn's ops, on random weights and
-    /// a batch of two random images: every block kind (stride 1 and 2, widening shortcuts, the
+    /// The plain-buffer path (both instruction sets, bands split across threads or not) against
+    /// burn's ops, on random weights and a batch of two random images: every block kind (stride 1 and 2, widening shortcuts, the
     /// back model's block without one) and both heads.
     #[test]
     fn buffer_path_matches_burn_ops() {
@@ -767,6 +768,13 @@ mod tests {
             assert_eq!(fast.scores.dims(), [2, NUM_ANCHORS, 1]);
             assert_eq!(fast.boxes.dims(), [2, NUM_ANCHORS, REGRESSION_VALUES]);
             let mut results = vec![("auto", values(fast.scores), values(fast.boxes))];
+            // Inside a pool of two, the large blocks' bands run in parallel.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            let split = pool.install(|| net.forward(x.clone()));
+            results.push(("split", values(split.scores), values(split.boxes)));
             let scalar = net.cpu_net(variant, Isa::Scalar).unwrap();
             let input = values(x);
             let (scores, boxes) = scalar.forward(&input, 2);

@@ -15,6 +15,8 @@
 
 use std::sync::Mutex;
 
+use rayon::prelude::*;
+
 use super::blazeface::{DEPTHWISE_KERNEL, REGRESSION_VALUES, STEM_KERNEL, STEM_PADDING};
 
 /// Taps of a depthwise kernel.
@@ -26,6 +28,16 @@ const STEM_BAND_ROWS: usize = 16;
 /// Floats of depthwise output per band of a block (64 KiB): with its rows of the output it stays
 /// in L2 between the depthwise pass and the product.
 const BAND_FLOATS: usize = 16 * 1024;
+
+/// Input floats from which a block's bands run in parallel (inside rayon's pool): below it,
+/// splitting costs more than it saves.
+const PARALLEL_FLOATS: usize = 64 * 1024;
+
+/// Stem output floats from which a pass called from outside rayon's pool moves into it (one
+/// thread hand-off per pass, where each split block would cost one): measured on two threads,
+/// the back model (stem output 128²·24) went from 6.2 to 5.0 ms that way, the front one
+/// (64²·24) from 1.0 to 1.2 ms, so it stays on the caller's thread, unsplit.
+const POOL_HANDOFF_FLOATS: usize = 256 * 1024;
 
 /// Which instructions the kernels use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +100,8 @@ pub(super) struct Net {
     /// Buffers of finished passes, for the next ones: fresh megabyte-sized buffers cost page
     /// faults and zeroing on every pass (10% of a front pass when measured).
     pub workspaces: Mutex<Vec<Workspace>>,
+    /// Band tasks' buffers, likewise.
+    pub scratches: Mutex<Vec<Scratch>>,
 }
 
 /// A feature map of one image: `[channels][height·width]`.
@@ -135,12 +149,11 @@ pub(super) struct Workspace {
     /// The stem's input phases and im2col columns.
     phases: Vec<f32>,
     columns: Vec<f32>,
-    scratch: Scratch,
 }
 
-/// A block's buffers.
+/// A band task's buffers.
 #[derive(Debug, Default)]
-struct Scratch {
+pub(super) struct Scratch {
     /// The depthwise output of one band of rows, `[C][rows·W]`.
     depthwise: Vec<f32>,
     /// The input rows one channel of a band reads, after ReLU, with a zero border.
@@ -159,6 +172,12 @@ impl Net {
             .zip(self.head_grids())
             .map(|(h, g)| g * g * h.anchors)
             .sum()
+    }
+
+    /// Whether a pass is worth a move into rayon's pool (see [`POOL_HANDOFF_FLOATS`]).
+    fn worth_pool_handoff(&self) -> bool {
+        let stem = self.stem.out_channels * (self.size / 2) * (self.size / 2);
+        stem >= POOL_HANDOFF_FLOATS
     }
 
     /// Cells per side of the maps the heads read.
@@ -184,11 +203,19 @@ impl Net {
         let mut scores = vec![0.0; batch * anchors];
         let mut boxes = vec![0.0; batch * anchors * REGRESSION_VALUES];
         for (i, image) in input.chunks_exact(per_image).enumerate() {
-            self.forward_image(
-                image,
-                &mut scores[i * anchors..(i + 1) * anchors],
-                &mut boxes[i * anchors * REGRESSION_VALUES..(i + 1) * anchors * REGRESSION_VALUES],
-            );
+            let scores = &mut scores[i * anchors..(i + 1) * anchors];
+            let boxes =
+                &mut boxes[i * anchors * REGRESSION_VALUES..(i + 1) * anchors * REGRESSION_VALUES];
+            if self.worth_pool_handoff()
+                && rayon::current_thread_index().is_none()
+                && rayon::current_num_threads() > 1
+            {
+                // Called from outside rayon's pool: move the whole pass into it once, rather
+                // than each block's bands (a thread hand-off each, ~30 µs).
+                rayon::scope(|_| self.forward_image(image, scores, boxes));
+            } else {
+                self.forward_image(image, scores, boxes);
+            }
         }
         (scores, boxes)
     }
@@ -211,16 +238,10 @@ impl Net {
         // Maps hold values before their ReLU: each reader applies it on the way in (the
         // padded rows, the shortcut, the heads), which saves a pass over every map.
         self.stem(image, ws);
-        let Workspace {
-            x,
-            y,
-            fine,
-            scratch,
-            ..
-        } = ws;
+        let Workspace { x, y, fine, .. } = ws;
         let mut has_fine = false;
         for (i, block) in self.blocks.iter().enumerate() {
-            block_forward(block, x, y, scratch, self.isa);
+            block_forward(block, x, y, &self.scratches, self.isa);
             std::mem::swap(x, y);
             if i == self.fine_block {
                 x.relu_to(fine, self.isa);
@@ -349,107 +370,201 @@ impl Net {
 /// channels appended) into `y`, before the final ReLU; `x` is read through a ReLU.
 ///
 /// The work goes by bands of output rows, so that a band's depthwise output and its rows of
-/// `y` stay in cache between the depthwise pass, the shortcut and the product.
-fn block_forward(block: &Block, x: &Map, y: &mut Map, scratch: &mut Scratch, isa: Isa) {
+/// `y` stay in cache between the depthwise pass, the shortcut and the product; the bands run in
+/// parallel.
+fn block_forward(block: &Block, x: &Map, y: &mut Map, pool: &Mutex<Vec<Scratch>>, isa: Isa) {
+    let (ho, wo) = (x.height / block.stride, x.width / block.stride);
+    y.reuse(block.pointwise.out_channels, ho, wo);
+    let band = (BAND_FLOATS / (x.channels * wo)).clamp(1, ho);
+    let out = BandOutput::new(&mut y.data);
+    let bands = ho.div_ceil(band);
+    let run = |lease: &mut Lease, b: usize| {
+        let rows = b * band..((b + 1) * band).min(ho);
+        block_band(block, x, &out, rows, &mut lease.scratch, isa);
+    };
+    let big = x.channels * x.height * x.width >= PARALLEL_FLOATS;
+    // Outside the pool each split would be a thread hand-off; see `POOL_HANDOFF_FLOATS`.
+    let in_pool = rayon::current_thread_index().is_some();
+    if big && bands > 1 && in_pool && rayon::current_num_threads() > 1 {
+        (0..bands)
+            .into_par_iter()
+            .for_each_init(|| Lease::take(pool), run);
+    } else {
+        let mut lease = Lease::take(pool);
+        (0..bands).for_each(|b| run(&mut lease, b));
+    }
+}
+
+/// A band task's scratch, taken from a pool and given back when the task's job ends: fresh
+/// buffers would be zeroed for every band.
+struct Lease<'a> {
+    pool: &'a Mutex<Vec<Scratch>>,
+    scratch: Scratch,
+}
+
+impl<'a> Lease<'a> {
+    fn take(pool: &'a Mutex<Vec<Scratch>>) -> Lease<'a> {
+        let scratch = pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        Lease { pool, scratch }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // A poisoned pool only loses the reuse.
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(std::mem::take(&mut self.scratch));
+        }
+    }
+}
+
+/// An output map written by parallel band tasks, each to its own rows of every channel.
+struct BandOutput {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: the tasks sharing it write disjoint rows of one allocation, borrowed mutably for as
+// long as they run (`BandOutput::new` takes `&mut`, and the tasks end before it is released).
+unsafe impl Send for BandOutput {}
+// SAFETY: as for Send.
+unsafe impl Sync for BandOutput {}
+
+impl BandOutput {
+    fn new(data: &mut [f32]) -> BandOutput {
+        BandOutput {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+        }
+    }
+
+    /// `len` floats from `start`, for the one task that owns them.
+    ///
+    /// # Safety
+    /// No other task or reference touches them while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "band output range");
+        // SAFETY: inside the allocation (checked above); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
+/// One band of output rows of [`block_forward`].
+fn block_band(
+    block: &Block,
+    x: &Map,
+    y: &BandOutput,
+    rows: std::ops::Range<usize>,
+    scratch: &mut Scratch,
+    isa: Isa,
+) {
     let pw = &block.pointwise;
     let (h, w) = (x.height, x.width);
     let s2 = block.stride == 2;
     let (ho, wo) = (h / block.stride, w / block.stride);
     let plane = ho * wo;
-    y.reuse(pw.out_channels, ho, wo);
-    let band = (BAND_FLOATS / (x.channels * wo)).clamp(1, ho);
+    let (i0, i1) = (rows.start, rows.end);
+    let n = (i1 - i0) * wo;
     // Rows with a zero border of 1: a stride-1 SAME 3×3 needs no edge cases over them. A
     // stride-2 block's SAME padding (nothing before, one after) gives, at output (i, j), the
     // stride-1 result at (2i+1, 2j+1): the odd rows and columns of the same computation.
     let pw_ = w + 2;
+    // Padded row p holds input row p − 1; output row i reads padded rows from
+    // first(i) = i (stride 1) or 2i + 1 (stride 2), three of them.
+    let first = |i: usize| if s2 { 2 * i + 1 } else { i };
+    let (p0, p1) = (first(i0), first(i1 - 1) + 3);
     let Scratch {
         depthwise: d,
         padded,
         row,
         even,
     } = scratch;
-    d.resize(x.channels * band * wo, 0.0);
-    padded.clear();
-    padded.resize((2 * band + 1) * pw_, 0.0);
-    row.resize(2 * band * wo, 0.0);
-    even.resize(band * wo, 0.0);
-    for i0 in (0..ho).step_by(band) {
-        let i1 = (i0 + band).min(ho);
-        let n = (i1 - i0) * wo;
-        // Padded row p holds input row p − 1; output row i reads padded rows from
-        // first(i) = i (stride 1) or 2i + 1 (stride 2), three of them.
-        let first = |i: usize| if s2 { 2 * i + 1 } else { i };
-        let (p0, p1) = (first(i0), first(i1 - 1) + 3);
-        for c in 0..x.channels {
-            let src = x.plane(c);
-            for p in p0..p1 {
-                let dst = &mut padded[(p - p0) * pw_ + 1..][..w];
-                if (1..=h).contains(&p) {
-                    relu_into(&src[(p - 1) * w..p * w], dst, isa);
-                } else {
-                    fill(dst, 0.0, isa);
-                }
-            }
-            let k = &block.depthwise[c];
-            let out = &mut d[c * n..(c + 1) * n];
-            if s2 {
-                // Full-width rows, then their odd columns: with w even, those are the odd
-                // elements of the rows laid end to end.
-                let full = &mut row[..2 * n];
-                depthwise_rows(padded, pw_, 2, k, full, w, isa);
-                deinterleave(full, &mut even[..n], out, isa);
+    d.resize(x.channels * n, 0.0);
+    padded.resize((p1 - p0) * pw_, 0.0);
+    row.resize(2 * n, 0.0);
+    even.resize(n, 0.0);
+    for c in 0..x.channels {
+        let src = x.plane(c);
+        for p in p0..p1 {
+            let r = (p - p0) * pw_;
+            // The border columns, which an earlier (wider) use of the buffer may have written.
+            padded[r] = 0.0;
+            padded[r + pw_ - 1] = 0.0;
+            let dst = &mut padded[r + 1..r + 1 + w];
+            if (1..=h).contains(&p) {
+                relu_into(&src[(p - 1) * w..p * w], dst, isa);
             } else {
-                depthwise_rows(padded, pw_, 1, k, out, w, isa);
+                fill(dst, 0.0, isa);
             }
         }
-        // The destination starts as bias + shortcut; the product accumulates onto it.
-        for o in 0..pw.out_channels {
-            let dst = &mut y.data[o * plane + i0 * wo..][..n];
-            let b = pw.bias[o];
-            if !block.residual || o >= x.channels {
-                fill(dst, b, isa);
-            } else if s2 {
-                let src = x.plane(o);
-                for i in i0..i1 {
-                    max_pool_row(
-                        &src[2 * i * w..(2 * i + 1) * w],
-                        &src[(2 * i + 1) * w..(2 * i + 2) * w],
-                        b,
-                        &mut dst[(i - i0) * wo..(i - i0 + 1) * wo],
-                        isa,
-                    );
-                }
-            } else {
-                relu_add(&x.plane(o)[i0 * wo..][..n], b, dst, isa);
+        let k = &block.depthwise[c];
+        let out = &mut d[c * n..(c + 1) * n];
+        if s2 {
+            // Full-width rows, then their odd columns: with w even, those are the odd
+            // elements of the rows laid end to end.
+            let full = &mut row[..2 * n];
+            depthwise_rows(padded, pw_, 2, k, full, w, isa);
+            deinterleave(full, &mut even[..n], out, isa);
+        } else {
+            depthwise_rows(padded, pw_, 1, k, out, w, isa);
+        }
+    }
+    // The destination starts as bias + shortcut; the product accumulates onto it.
+    for o in 0..pw.out_channels {
+        // SAFETY: rows i0..i1 of channel o belong to this band alone.
+        let dst = unsafe { y.range(o * plane + i0 * wo, n) };
+        let b = pw.bias[o];
+        if !block.residual || o >= x.channels {
+            fill(dst, b, isa);
+        } else if s2 {
+            let src = x.plane(o);
+            for i in i0..i1 {
+                max_pool_row(
+                    &src[2 * i * w..(2 * i + 1) * w],
+                    &src[(2 * i + 1) * w..(2 * i + 2) * w],
+                    b,
+                    &mut dst[(i - i0) * wo..(i - i0 + 1) * wo],
+                    isa,
+                );
             }
+        } else {
+            relu_add(&x.plane(o)[i0 * wo..][..n], b, dst, isa);
         }
-        let dst = &mut y.data[i0 * wo..];
-        // SAFETY: dst holds out_channels rows of n floats, row stride `plane`, inside y.data
-        // (the last ends at (out−1)·plane + i0·wo + n ≤ out·plane); lhs is the [out × in]
-        // weights, rhs the band's depthwise output as [in × n]; three distinct allocations.
-        unsafe {
-            gemm::gemm(
-                pw.out_channels,
-                n,
-                pw.in_channels,
-                dst.as_mut_ptr(),
-                1,
-                plane as isize,
-                true,
-                pw.weight.as_ptr(),
-                1,
-                pw.in_channels as isize,
-                d.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+    }
+    assert!(
+        y.len >= (pw.out_channels - 1) * plane + i0 * wo + n,
+        "block output size"
+    );
+    // SAFETY: dst is out_channels rows of n floats, row stride `plane`, from i0·wo: this band's
+    // rows, inside the output (checked above) and written by no other task; lhs is the
+    // [out × in] weights, rhs the band's depthwise output as [in × n]; distinct allocations.
+    unsafe {
+        gemm::gemm(
+            pw.out_channels,
+            n,
+            pw.in_channels,
+            y.ptr.add(i0 * wo),
+            1,
+            plane as isize,
+            true,
+            pw.weight.as_ptr(),
+            1,
+            pw.in_channels as isize,
+            d.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
