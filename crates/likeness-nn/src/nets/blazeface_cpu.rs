@@ -1,17 +1,22 @@
 //! BlazeFace inference on plain `f32` buffers, for [`super::blazeface::BlazeFace::forward`].
 //!
-//! Why: through burn-flex a 128² pass took 8.6 ms (onnxruntime: 1.2 ms). Timing its op groups
-//! showed the depthwise 3×3 convolutions (grouped convolutions, an im2col per channel) at ~40% of
+//! Why: through burn-flex a 128² pass took 7–8.6 ms (onnxruntime: 1.2 ms). Timing its op groups
+//! showed the depthwise 3×3 convolutions (grouped convolutions: an im2col per channel) at ~40% of
 //! the time, the 5×5 stem ~20%, the shortcut max pools 10–20%, the pointwise convolutions 12–20%
-//! and separate bias/add/ReLU passes ~13%. Here a feature map is `[C][H·W]` per image; the
-//! depthwise convolutions are a direct 3×3 kernel over a zero-bordered copy of each plane, the
-//! pointwise and head convolutions one `gemm` each (bias and shortcut written into the
-//! destination first, so the product accumulates onto them), the stem an im2col over the
-//! input's four stride-2 phases plus one `gemm` per band of rows.
+//! and the separate add and ReLU passes ~13%.
+//!
+//! Here a feature map is `[C][H·W]` per image, kept before its ReLU: each reader applies the
+//! ReLU on the way in. A block goes by bands of output rows: the band's input rows are copied
+//! (through the ReLU) into zero-bordered rows, a direct 3×3 kernel makes its depthwise output,
+//! bias plus shortcut (max-pooled, zero channels appended) are written into the band's output
+//! rows, and one `gemm` accumulates the pointwise product onto them, all while the band is in
+//! cache. Large blocks' bands run in parallel. The stem is an im2col over the input's four
+//! stride-2 phases plus one `gemm` per band; the heads are one `gemm` each, written straight in
+//! the anchor order. Buffers are pooled across passes.
 //!
 //! This crate builds at opt-level 1, where LLVM does not vectorise loops, so the inner loops are
 //! written with AVX2/FMA intrinsics (chosen at run time) beside plain scalar versions, which are
-//! the fallback elsewhere and are tested against the same reference.
+//! the fallback elsewhere and are tested against burn's ops too.
 
 use std::sync::Mutex;
 
@@ -29,8 +34,8 @@ const STEM_BAND_ROWS: usize = 16;
 /// in L2 between the depthwise pass and the product.
 const BAND_FLOATS: usize = 16 * 1024;
 
-/// Input floats from which a block's bands run in parallel (inside rayon's pool): below it,
-/// splitting costs more than it saves.
+/// Input floats from which a block's bands run in parallel (inside rayon's pool): the smaller
+/// maps (32² and less) make at most four bands, too little work to share.
 const PARALLEL_FLOATS: usize = 64 * 1024;
 
 /// Stem output floats from which a pass called from outside rayon's pool moves into it (one
@@ -211,7 +216,7 @@ impl Net {
                 && rayon::current_num_threads() > 1
             {
                 // Called from outside rayon's pool: move the whole pass into it once, rather
-                // than each block's bands (a thread hand-off each, ~30 µs).
+                // than each split block (a thread hand-off each).
                 rayon::scope(|_| self.forward_image(image, scores, boxes));
             } else {
                 self.forward_image(image, scores, boxes);
