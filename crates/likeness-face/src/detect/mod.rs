@@ -459,18 +459,13 @@ where
             .filter(|p| p.model == model)
             .map(|p| (p, Letterbox::new(p.region, model.input_size())))
             .collect();
-        let inputs = mine
-            .par_iter()
-            .map(|(_, lb)| lb.apply(image))
-            .collect::<Result<Vec<_>>>()?;
-        let outputs = network(model, &inputs)?;
-        if outputs.len() != inputs.len() {
-            return Err(FaceError::OutputSize {
-                what: "BlazeFace batch",
-                expected: inputs.len(),
-                got: outputs.len(),
-            });
-        }
+        let outputs = run_views(
+            image,
+            model,
+            mine.iter().map(|(_, lb)| lb),
+            &mut network,
+            "BlazeFace batch",
+        )?;
         let min_score = options.min_score.unwrap_or(model.min_score());
         for ((pass, letterbox), (scores, regressors)) in mine.iter().zip(outputs) {
             for d in decode::decode(model, &scores, &regressors, min_score)? {
@@ -491,6 +486,34 @@ where
         Some(min_score) => confirm(image, candidates, min_score, &mut network),
         None => Ok(candidates),
     }
+}
+
+/// Runs `model` on the `letterboxes` views of `image` (inputs prepared in parallel), checking
+/// that `network` answers each.
+fn run_views<'a, F>(
+    image: &Image,
+    model: Model,
+    letterboxes: impl Iterator<Item = &'a Letterbox>,
+    network: &mut F,
+    what: &'static str,
+) -> Result<Vec<RawOutput>>
+where
+    F: FnMut(Model, &[Image]) -> Result<Vec<RawOutput>>,
+{
+    let letterboxes: Vec<&Letterbox> = letterboxes.collect();
+    let inputs = letterboxes
+        .par_iter()
+        .map(|lb| lb.apply(image))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = network(model, &inputs)?;
+    if outputs.len() != inputs.len() {
+        return Err(FaceError::OutputSize {
+            what,
+            expected: inputs.len(),
+            got: outputs.len(),
+        });
+    }
+    Ok(outputs)
 }
 
 /// The candidates that the front model also finds, with at least `min_score` and the same box
@@ -523,18 +546,14 @@ where
         if views.is_empty() {
             break;
         }
-        let inputs = views
-            .par_iter()
-            .map(|(_, lb)| lb.apply(image))
-            .collect::<Result<Vec<_>>>()?;
-        let outputs = network(model, &inputs)?;
-        if outputs.len() != inputs.len() {
-            return Err(FaceError::OutputSize {
-                what: "BlazeFace confirmation batch",
-                expected: inputs.len(),
-                got: outputs.len(),
-            });
-        }
+        let letterboxes = views.iter().map(|(_, lb)| lb);
+        let outputs = run_views(
+            image,
+            model,
+            letterboxes,
+            network,
+            "BlazeFace confirmation batch",
+        )?;
         for ((i, letterbox), (scores, regressors)) in views.iter().zip(outputs) {
             confirmed[*i] = decode::decode(model, &scores, &regressors, min_score)?
                 .iter()

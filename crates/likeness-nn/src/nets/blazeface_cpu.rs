@@ -345,26 +345,11 @@ impl Net {
             // n ≤ out_channels·plane); lhs is the [out_channels × taps] weight, rhs the
             // [taps × n] columns; none overlap.
             unsafe {
-                gemm::gemm(
-                    out_channels,
-                    n,
-                    taps,
-                    dst.as_mut_ptr(),
-                    1,
-                    plane as isize,
-                    true,
-                    self.stem.weight.as_ptr(),
-                    1,
-                    taps as isize,
-                    cols.as_ptr(),
-                    1,
-                    n as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+                accumulate(
+                    [out_channels, n, taps],
+                    (dst.as_mut_ptr(), plane as isize),
+                    (self.stem.weight.as_ptr(), 1, taps as isize),
+                    (cols.as_ptr(), 1, n as isize),
                 );
             }
         }
@@ -549,20 +534,44 @@ fn block_band(
     // rows, inside the output (checked above) and written by no other task; lhs is the
     // [out × in] weights, rhs the band's depthwise output as [in × n]; distinct allocations.
     unsafe {
+        accumulate(
+            [pw.out_channels, n, pw.in_channels],
+            (y.ptr.add(i0 * wo), plane as isize),
+            (pw.weight.as_ptr(), 1, pw.in_channels as isize),
+            (d.as_ptr(), 1, n as isize),
+        );
+    }
+}
+
+/// `dst += lhs · rhs` for an `[m × k]` by `[k × n]` product, single-threaded (the callers
+/// split the work themselves). Each matrix is a pointer with its column stride and (but for
+/// `dst`, whose rows are `dst_row_stride` apart and columns contiguous) its row stride, in floats.
+///
+/// # Safety
+/// Every element the strides address lies inside its allocation, and `dst` overlaps neither
+/// operand.
+unsafe fn accumulate(
+    [m, n, k]: [usize; 3],
+    (dst, dst_row_stride): (*mut f32, isize),
+    (lhs, lhs_col_stride, lhs_row_stride): (*const f32, isize, isize),
+    (rhs, rhs_col_stride, rhs_row_stride): (*const f32, isize, isize),
+) {
+    // SAFETY: the caller's contract; alpha = 1 with read_dst adds onto dst.
+    unsafe {
         gemm::gemm(
-            pw.out_channels,
+            m,
             n,
-            pw.in_channels,
-            y.ptr.add(i0 * wo),
+            k,
+            dst,
             1,
-            plane as isize,
+            dst_row_stride,
             true,
-            pw.weight.as_ptr(),
-            1,
-            pw.in_channels as isize,
-            d.as_ptr(),
-            1,
-            n as isize,
+            lhs,
+            lhs_col_stride,
+            lhs_row_stride,
+            rhs,
+            rhs_col_stride,
+            rhs_row_stride,
             1.0,
             1.0,
             false,
@@ -586,26 +595,11 @@ fn pointwise_nhwc(pw: &Pointwise, x: &Map, dst: &mut [f32]) {
     // column stride `cells`), rhs the weights read as [in × out] (row stride 1, column stride
     // `in`); dst is borrowed mutably, so it overlaps neither.
     unsafe {
-        gemm::gemm(
-            cells,
-            pw.out_channels,
-            pw.in_channels,
-            dst.as_mut_ptr(),
-            1,
-            pw.out_channels as isize,
-            true,
-            x.data.as_ptr(),
-            cells as isize,
-            1,
-            pw.weight.as_ptr(),
-            pw.in_channels as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
+        accumulate(
+            [cells, pw.out_channels, pw.in_channels],
+            (dst.as_mut_ptr(), pw.out_channels as isize),
+            (x.data.as_ptr(), cells as isize, 1),
+            (pw.weight.as_ptr(), pw.in_channels as isize, 1),
         );
     }
 }
