@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use likeness_learn::digits::{Digits, OneShotConfig, one_shot};
 use likeness_models::Cache;
 use likeness_nn::draw;
 use likeness_nn::image::Image;
@@ -14,7 +15,7 @@ use likeness_style::{StyleConfig, transfer};
 
 /// Run Likeness on the sample images of the model cache and write a report folder.
 ///
-/// With no section named, runs them all (a few minutes on 2 cores). `likeness demo conv1d` and
+/// With no section named, runs them all (about 70 s on 2 cores). `likeness demo conv1d` and
 /// `likeness demo conv3d` train the 1D and 3D ConvNet examples and print their accuracy.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -43,6 +44,10 @@ pub enum Section {
     Faces,
     /// Paint the astronaut in the style of a texture.
     Style,
+    /// Train a small CNN with the triplet loss and recognise unseen digits from one example.
+    Digits,
+    /// The image patches that excite VGG-16's units most, layer by layer.
+    Probe,
     /// A 1D ConvNet classifying heartbeats of a real ECG recording.
     Conv1d,
     /// A 3D ConvNet telling which way a blob moves in short clips.
@@ -88,13 +93,18 @@ impl Report {
         image
             .save_png(&path)
             .with_context(|| format!("writing {}", path.display()))?;
+        self.figure(name, caption);
+        Ok(())
+    }
+
+    /// A picture already in the folder, at `name` relative to it.
+    fn figure(&mut self, name: &str, caption: &str) {
         let _ = write!(self.md, "![{caption}]({name})\n\n");
         let _ = writeln!(
             self.html,
             "<figure><img src=\"{name}\"><figcaption>{}</figcaption></figure>",
             escape(caption)
         );
-        Ok(())
     }
 
     fn finish(&self) -> anyhow::Result<()> {
@@ -118,6 +128,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         vec![
             Section::Faces,
             Section::Style,
+            Section::Digits,
+            Section::Probe,
             Section::Conv1d,
             Section::Conv3d,
         ]
@@ -135,6 +147,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         match section {
             Section::Faces => faces(&cache, &mut report)?,
             Section::Style => style(&cache, &mut report, &args)?,
+            Section::Digits => digits(&cache, &mut report)?,
+            Section::Probe => probe(&cache, &mut report)?,
             Section::Conv1d => conv1d(&cache, &mut report)?,
             Section::Conv3d => conv3d(&mut report)?,
         }
@@ -210,6 +224,70 @@ fn style(cache: &Cache, report: &mut Report, args: &DemoArgs) -> anyhow::Result<
         ));
     }
     report.picture("style.png", &triptych, "content | style | result")
+}
+
+fn digits(cache: &Cache, report: &mut Report) -> anyhow::Result<()> {
+    report.heading("Learning a similarity: one-shot digits with the triplet loss");
+    let data = Digits::load(&cache.sample_path("digits.csv.gz")?)?;
+    let config = OneShotConfig::default();
+    let (_, r) = one_shot(&data, &config)?;
+    report.para(&format!(
+        "A small CNN trained with the triplet loss (semi-hard triplets, margin {}) on scikit-learn's \
+         8×8 digits {:?} only, then asked to recognise digits {:?}, never seen in training, from a \
+         single example of each (nearest neighbour in the embedding; {} random choices of the \
+         examples). The same search on raw pixels and on the untrained network for comparison.",
+        config.margin, config.train_classes, config.test_classes, r.trials
+    ));
+    let curve: Vec<String> = r.loss_curve.iter().map(|l| format!("{l:.4}")).collect();
+    report.pre(&format!(
+        "one-shot top-1 on {} held-out images\n  triplet-trained CNN  {:.3} ± {:.3}\n  \
+         raw pixels           {:.3} ± {:.3}\n  untrained CNN        {:.3}\n\
+         trained in {:.1} s ({:.0} images/s); triplet loss by tenth of training:\n  {}",
+        r.test_images,
+        r.cnn_top1,
+        r.cnn_top1_std,
+        r.pixel_top1,
+        r.pixel_top1_std,
+        r.untrained_top1,
+        r.train_seconds,
+        r.images_per_second,
+        curve.join(" ")
+    ));
+    Ok(())
+}
+
+fn probe(cache: &Cache, report: &mut Report) -> anyhow::Result<()> {
+    report.heading("Probe: what VGG-16's units respond to");
+    let images = cache
+        .sample_path("astronaut.png")?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("the model cache's samples folder")?;
+    let layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"];
+    super::probe::run(super::probe::ProbeArgs {
+        model: super::probe::ProbeModel::Vgg16,
+        weights: None,
+        images,
+        layers: Some(layers.iter().map(|l| l.to_string()).collect()),
+        units: 8,
+        unit_ids: None,
+        top: 9,
+        size: 224,
+        cell: 48,
+        all_positions: false,
+        output: report.dir.join("probe"),
+    })?;
+    report.para(
+        "For eight units of each layer, the nine patches of the sample images that excite it most, \
+         strongest first (each the unit's receptive field, from VGG-16's kernels, strides and \
+         paddings; grey where it passes the image's edge). Early units answer to colours and \
+         edges, middle ones to textures, the deepest to parts of objects and faces. \
+         probe/index.html shows each patch's activation and position.",
+    );
+    for layer in layers {
+        report.figure(&format!("probe/{layer}.png"), &format!("VGG-16 {layer}"));
+    }
+    Ok(())
 }
 
 fn conv1d(cache: &Cache, report: &mut Report) -> anyhow::Result<()> {
