@@ -663,30 +663,26 @@ pub fn nhwc_input(
 mod tests {
     use super::*;
     use crate::device::{cpu, cpu_autodiff};
+    use crate::rng::SplitMix64;
 
-    /// Deterministic values in [−scale, scale) (xorshift).
-    fn noise(state: &mut u64, n: usize, scale: f32) -> Vec<f32> {
+    /// Uniform values in [−scale, scale) from the project's random stream.
+    fn noise(rng: &mut SplitMix64, n: usize, scale: f32) -> Vec<f32> {
         (0..n)
-            .map(|_| {
-                *state ^= *state << 13;
-                *state ^= *state >> 7;
-                *state ^= *state << 17;
-                ((*state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-            })
+            .map(|_| (rng.unit() as f32 * 2.0 - 1.0) * scale)
             .collect()
     }
 
     /// Random weights of the right shapes, scaled so activations stay O(1) through the blocks.
     fn random_weights(variant: BlazeFaceVariant, seed: u64) -> WeightMap {
-        let mut state = seed;
+        let mut rng = SplitMix64::new(seed);
         let mut map = WeightMap::new();
         let mut conv = |map: &mut WeightMap, name: &str, shape: [usize; 4], bias: bool| {
             let fan_in = (shape[1] * shape[2] * shape[3]) as f32;
-            let w = noise(&mut state, shape.iter().product(), 1.5 / fan_in.sqrt());
+            let w = noise(&mut rng, shape.iter().product(), 1.5 / fan_in.sqrt());
             map.insert(format!("{name}.weight"), shape.to_vec(), w)
                 .unwrap();
             if bias {
-                let b = noise(&mut state, shape[0], 0.1);
+                let b = noise(&mut rng, shape[0], 0.1);
                 map.insert(format!("{name}.bias"), vec![shape[0]], b)
                     .unwrap();
             }
@@ -744,8 +740,8 @@ mod tests {
     }
 
     /// The plain-buffer path (both instruction sets, bands split across threads or not) against
-    /// burn's ops, on random weights and a batch of two random images: every block kind (stride 1 and 2, widening shortcuts, the
-    /// back model's block without one) and both heads.
+    /// burn's ops, on random weights and a batch of two random images: every block kind (stride
+    /// 1 and 2, widening shortcuts, the back model's block without one) and both heads.
     #[test]
     fn buffer_path_matches_burn_ops() {
         let device = cpu();
@@ -753,8 +749,8 @@ mod tests {
             let net = BlazeFace::load(&random_weights(variant, seed), &device).unwrap();
             assert!(net.cpu.is_some());
             let s = variant.input_size();
-            let mut state = seed * 1000 + 1;
-            let x = noise(&mut state, 2 * INPUT_CHANNELS * s * s, 1.0);
+            let mut rng = SplitMix64::new(seed * 1000 + 1);
+            let x = noise(&mut rng, 2 * INPUT_CHANNELS * s * s, 1.0);
             let x = Tensor::<4>::from_data(TensorData::new(x.clone(), [2, 3, s, s]), &device);
             let reference = net.forward_burn(x.clone());
             let (ref_scores, ref_boxes) = (values(reference.scores), values(reference.boxes));
@@ -808,7 +804,7 @@ mod tests {
         let variant = BlazeFaceVariant::Front;
         let net = BlazeFace::load(&random_weights(variant, 3), &device).unwrap();
         let s = variant.input_size();
-        let x = noise(&mut 5, INPUT_CHANNELS * s * s, 1.0);
+        let x = noise(&mut SplitMix64::new(5), INPUT_CHANNELS * s * s, 1.0);
         let x = Tensor::<4>::from_data(TensorData::new(x, [1, 3, s, s]), &device).require_grad();
         let out = net.forward(x.clone());
         let grads = out.boxes.sum().backward();
