@@ -238,21 +238,7 @@ fn digits(cache: &Cache, report: &mut Report) -> anyhow::Result<()> {
          examples). The same search on raw pixels and on the untrained network for comparison.",
         config.margin, config.train_classes, config.test_classes, r.trials
     ));
-    let curve: Vec<String> = r.loss_curve.iter().map(|l| format!("{l:.4}")).collect();
-    report.pre(&format!(
-        "one-shot top-1 on {} held-out images\n  triplet-trained CNN  {:.3} ± {:.3}\n  \
-         raw pixels           {:.3} ± {:.3}\n  untrained CNN        {:.3}\n\
-         trained in {:.1} s ({:.0} images/s); triplet loss by tenth of training:\n  {}",
-        r.test_images,
-        r.cnn_top1,
-        r.cnn_top1_std,
-        r.pixel_top1,
-        r.pixel_top1_std,
-        r.untrained_top1,
-        r.train_seconds,
-        r.images_per_second,
-        curve.join(" ")
-    ));
+    report.pre(&super::train::digits_summary(&r));
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use likeness_learn::digits::{Digits, OneShotConfig, one_shot};
+use likeness_learn::digits::{Digits, OneShotConfig, OneShotReport, one_shot};
 use likeness_learn::encoder::{self, AnyEncoder, Encoder, Progress, TrainConfig};
 use likeness_learn::eval::LFW_FOLDS;
 use likeness_learn::head::{Feature, VerifierHead};
@@ -190,26 +190,32 @@ fn digits(args: DigitsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    let curve: Vec<String> = r.loss_curve.iter().map(|l| format!("{l:.3}")).collect();
-    println!("triplet loss by tenth of training: {}", curve.join(" "));
-    println!(
-        "trained in {:.1} s: {:.0} images/s, {:.1} triplets per step",
-        r.train_seconds, r.images_per_second, r.triplets_per_step
-    );
-    println!(
-        "one-shot top-1 on {} held-out images, {} trials (one example per class):",
-        r.test_images, r.trials
-    );
-    println!(
-        "  triplet-trained CNN: {:.3} ± {:.3}",
-        r.cnn_top1, r.cnn_top1_std
-    );
-    println!(
-        "  raw-pixel NN:        {:.3} ± {:.3}",
-        r.pixel_top1, r.pixel_top1_std
-    );
-    println!("  untrained CNN:       {:.3}", r.untrained_top1);
+    println!("{}", digits_summary(&r));
     Ok(())
+}
+
+/// The one-shot digits result as a person reads it (the command's output, the demo's report).
+pub fn digits_summary(r: &OneShotReport) -> String {
+    let curve: Vec<String> = r.loss_curve.iter().map(|l| format!("{l:.4}")).collect();
+    format!(
+        "triplet loss by tenth of training: {}\n\
+         trained in {:.1} s: {:.0} images/s, {:.1} triplets per step\n\
+         one-shot top-1 on {} held-out images, {} trials (one example per class):\n  \
+         triplet-trained CNN: {:.3} ± {:.3}\n  \
+         raw-pixel NN:        {:.3} ± {:.3}\n  \
+         untrained CNN:       {:.3}",
+        curve.join(" "),
+        r.train_seconds,
+        r.images_per_second,
+        r.triplets_per_step,
+        r.test_images,
+        r.trials,
+        r.cnn_top1,
+        r.cnn_top1_std,
+        r.pixel_top1,
+        r.pixel_top1_std,
+        r.untrained_top1
+    )
 }
 
 fn verifier(args: VerifierArgs) -> anyhow::Result<()> {
