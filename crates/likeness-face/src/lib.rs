@@ -2,7 +2,8 @@
 //!
 //! [`Image`] → [`detect`] ([`Detection`]: box, score, six keypoints) → [`align`]
 //! ([`Landmarks5`] → [`Chip`], dlib's 150×150 geometry) → embedding network →
-//! [`compare`] ([`Embedding`], distance, verify, identify) → [`gallery`] (enrolled people).
+//! [`compare`] ([`Embedding`], distance, verify, identify). The gallery of enrolled people
+//! is its own crate, `likeness-gallery`.
 //!
 //! The networks themselves live in `likeness-nn`; this crate is the geometry, decoding and
 //! bookkeeping around them, so every stage here can be tested without weights.
@@ -14,7 +15,6 @@ pub mod compare;
 pub mod detect;
 pub mod error;
 pub mod faces;
-pub mod gallery;
 pub mod landmarks;
 
 pub use align::{Chip, Landmarks5};

@@ -1,14 +1,18 @@
-//! `likeness gallery enrol|list|rename|remove|identify`: the enrolled people (one-shot
-//! recognition: one photo enrols a person, no retraining).
+//! `likeness gallery enrol|list|rename|remove|identify|export|import`: the enrolled people
+//! (one-shot recognition: one photo enrols a person, no retraining). The gallery itself is
+//! `likeness-gallery`'s store; this file parses arguments, embeds faces and prints.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use likeness_face::faces::{DEFAULT_TOLERANCE, MODEL_EMBEDDER};
-use likeness_face::gallery::{Gallery, Sample};
+use likeness_gallery::{
+    Candidate, EnrolRequest, Enrolment, GalleryData, GalleryStore, ImportReport, JsonGallery,
+    PersonRef, PersonSummary, Sample, Who,
+};
 use likeness_nn::draw;
-use serde_json::json;
+use serde::Serialize;
 
 use super::detect::{
     AlignWith, FaceSearchArgs, detection_json, draw_detection, fmt_box, load_faces, open_image,
@@ -39,22 +43,30 @@ pub struct GalleryArgs {
     command: GalleryCommand,
 }
 
-/// What to do with the gallery.
+/// What to do with the gallery. People are named by name, or by id written `#N` (a bare
+/// number is a name).
 #[derive(Debug, Subcommand)]
 pub enum GalleryCommand {
     /// Enrol a person from one or more photos (one face each; the largest if several). A new
-    /// name creates the person; an existing one gets the new samples. Nothing is written
-    /// unless every photo gives a face.
+    /// name creates the person; an existing one gets the new samples, and the output says
+    /// which. A face far from the person's other samples, or close to someone else's, is
+    /// refused unless --insist. Nothing is written unless every photo gives a face.
     Enrol {
         name: String,
         #[arg(required = true)]
         images: Vec<PathBuf>,
+        /// Enrol even a face that looks like someone else's, or unlike the person's others.
+        #[arg(long)]
+        insist: bool,
+        /// Largest distance at which two faces count as the same person (for the checks above).
+        #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+        tolerance: f32,
     },
     /// Everyone enrolled.
     List,
-    /// Rename a person (by name or id).
+    /// Rename a person (by name or #id).
     Rename { old: String, new: String },
-    /// Remove a person (by name or id).
+    /// Remove a person (by name or #id) and every sample of theirs.
     Remove { name: String },
     /// Who is in a photo: every face, named or `unknown`.
     Identify {
@@ -62,135 +74,304 @@ pub enum GalleryCommand {
         /// Largest distance still taken as a match.
         #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
         tolerance: f32,
+        /// Also list the K nearest people of each face (each at their best sample's
+        /// distance).
+        #[arg(long, value_name = "K", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        top: u32,
         /// Also write the photo with each face boxed and named (PNG).
         #[arg(long, value_name = "OUT.png")]
         draw: Option<PathBuf>,
     },
+    /// Write the whole gallery as JSON (the gallery.json format) to FILE, or stdout with `-`.
+    Export {
+        #[arg(value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Add the people of an exported JSON gallery (same names are merged, samples already
+    /// present skipped; importing twice changes nothing).
+    Import {
+        #[arg(value_name = "FILE.json")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Serialize)]
+struct EnrolOut<'a> {
+    gallery: &'a str,
+    #[serde(flatten)]
+    enrolment: &'a Enrolment,
+}
+
+#[derive(Serialize)]
+struct ListOut<'a> {
+    gallery: &'a str,
+    persons: &'a [PersonSummary],
+}
+
+#[derive(Serialize)]
+struct RenameOut<'a> {
+    renamed: &'a str,
+    to: &'a str,
+    id: u64,
+}
+
+#[derive(Serialize)]
+struct RemoveOut<'a> {
+    removed: &'a str,
+    id: u64,
+}
+
+#[derive(Serialize)]
+struct FaceOut<'a> {
+    face: serde_json::Value,
+    name: Option<&'a str>,
+    known: bool,
+    nearest: Option<PersonRef>,
+    distance: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<&'a [Candidate]>,
+}
+
+#[derive(Serialize)]
+struct IdentifyOut<'a> {
+    file: &'a Path,
+    tolerance: f32,
+    faces: Vec<FaceOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ImportOut<'a> {
+    gallery: &'a str,
+    file: &'a Path,
+    #[serde(flatten)]
+    report: &'a ImportReport,
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `$LIKENESS_HOME/gallery.json`, `$LIKENESS_HOME` defaulting to `~/.cache/likeness`.
+fn default_path() -> PathBuf {
+    let home = std::env::var_os("LIKENESS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join(".cache")
+                .join("likeness")
+        });
+    home.join("gallery.json")
 }
 
 /// Runs a `gallery` subcommand.
 pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
-    let gallery = Gallery::at(args.gallery.clone().unwrap_or_else(Gallery::default_path));
+    let store: Box<dyn GalleryStore> = Box::new(JsonGallery::at(
+        args.gallery.clone().unwrap_or_else(default_path),
+    ));
+    let location = store.location();
     let json = args.json;
     match args.command {
-        GalleryCommand::Enrol { name, images } => {
+        GalleryCommand::Enrol {
+            name,
+            images,
+            insist,
+            tolerance,
+        } => {
+            let embedder = embedder_name(args.encoder.as_deref())?;
             let faces = load_faces(args.align, args.encoder.as_deref(), &args.search)?;
             let samples = images
                 .iter()
                 .map(|path| {
                     let face = single_face(&faces, path)?;
-                    Ok(Sample {
-                        embedding: face.embedding,
-                        source: path.display().to_string(),
-                    })
+                    Ok(Sample::new(face.embedding.0, path.display().to_string()))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let count = samples.len();
-            let id = gallery.enrol(&name, &embedder_name(args.encoder.as_deref())?, samples)?;
+            let done = store.enrol(EnrolRequest {
+                name,
+                embedder,
+                samples,
+                tolerance,
+                insist,
+            })?;
             if json {
-                let out =
-                    json!({"gallery": gallery.path(), "id": id, "name": name, "samples": count});
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                print_json(&EnrolOut {
+                    gallery: &location,
+                    enrolment: &done,
+                })?;
             } else {
-                println!(
-                    "enrolled {name} (#{id}) from {count} photo(s) in {}",
-                    gallery.path().display()
-                );
+                for w in &done.warnings {
+                    eprintln!("warning: {w} (kept: --insist)");
+                }
+                if done.created {
+                    println!(
+                        "enrolled {} (#{}), a new person, from {} photo(s) in {location}",
+                        done.name, done.id, done.added
+                    );
+                } else {
+                    println!(
+                        "added {} sample(s) to {} (#{}), who now has {}, in {location}",
+                        done.added, done.name, done.id, done.samples
+                    );
+                }
             }
         }
         GalleryCommand::List => {
-            let persons = gallery.list()?;
+            let persons = store.list()?;
             if json {
-                let list: Vec<_> = persons
-                    .iter()
-                    .map(|p| {
-                        json!({
-                            "id": p.id,
-                            "name": p.name,
-                            "samples": p.samples.iter().map(|s| &s.source).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                let out = json!({"gallery": gallery.path(), "persons": list});
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                print_json(&ListOut {
+                    gallery: &location,
+                    persons: &persons,
+                })?;
             } else {
-                println!("{}: {} person(s)", gallery.path().display(), persons.len());
+                println!("{location}: {} person(s)", persons.len());
                 for p in &persons {
                     println!("  #{} {} ({} sample(s))", p.id, p.name, p.samples.len());
                 }
             }
         }
         GalleryCommand::Rename { old, new } => {
-            gallery.rename(&old, &new)?;
+            let person = store.rename(&Who::parse(&old)?, &new)?;
             if json {
-                println!("{}", json!({"renamed": old, "to": new}));
+                print_json(&RenameOut {
+                    renamed: &old,
+                    to: &person.name,
+                    id: person.id,
+                })?;
             } else {
-                println!("renamed {old} to {new}");
+                println!("renamed {old} to {person}");
             }
         }
         GalleryCommand::Remove { name } => {
-            let person = gallery.remove(&name)?;
+            let person = store.remove(&Who::parse(&name)?)?;
             if json {
-                println!("{}", json!({"removed": person.name, "id": person.id}));
+                print_json(&RemoveOut {
+                    removed: &person.name,
+                    id: person.id,
+                })?;
             } else {
-                println!("removed {} (#{})", person.name, person.id);
+                println!(
+                    "removed {} (#{}) and {} sample(s)",
+                    person.name,
+                    person.id,
+                    person.samples.len()
+                );
             }
         }
         GalleryCommand::Identify {
             image,
             tolerance,
+            top,
             draw: draw_to,
         } => {
-            let data = gallery.load()?;
-            data.check_embedder(&embedder_name(args.encoder.as_deref())?)?;
+            let embedder = embedder_name(args.encoder.as_deref())?;
+            // refuse a mismatched embedder before loading any network
+            store.identify(&embedder, &[], 1, tolerance)?;
             let faces = load_faces(args.align, args.encoder.as_deref(), &args.search)?;
             let photo = open_image(&image)?;
             let found = faces
                 .encode(&photo)
                 .with_context(|| format!("{}: encoding failed", image.display()))?;
+            let queries: Vec<Vec<f32>> = found.iter().map(|f| f.embedding.0.clone()).collect();
+            let answers = store.identify(&embedder, &queries, top as usize, tolerance)?;
             let mut canvas = draw_to.as_ref().map(|_| photo.clone());
             let mut list = Vec::new();
             if !json {
                 println!("{}: {} face(s)", image.display(), found.len());
             }
-            for (i, face) in found.iter().enumerate() {
-                let who = data.identify(&face.embedding, tolerance)?;
-                let name = match (&who.nearest, who.known) {
-                    (Some(p), true) => p.name.clone(),
-                    _ => "unknown".to_string(),
+            for (i, (face, candidates)) in found.iter().zip(&answers).enumerate() {
+                let best = candidates.first();
+                let known = best.is_some_and(|c| c.known);
+                let name = match best {
+                    Some(c) if c.known => c.name.as_str(),
+                    _ => "unknown",
                 };
                 if let Some(canvas) = canvas.as_mut() {
-                    let color = if who.known { draw::GREEN } else { draw::RED };
-                    draw_detection(canvas, &face.detection, &name, color);
+                    let color = if known { draw::GREEN } else { draw::RED };
+                    draw_detection(canvas, &face.detection, name, color);
                 }
                 if json {
-                    list.push(json!({
-                        "face": detection_json(&face.detection),
-                        "name": if who.known { Some(&name) } else { None },
-                        "known": who.known,
-                        "nearest": who.nearest,
-                        "distance": who.distance,
-                    }));
+                    list.push(FaceOut {
+                        face: detection_json(&face.detection),
+                        name: known.then_some(name),
+                        known,
+                        nearest: best.map(|c| PersonRef {
+                            id: c.id,
+                            name: c.name.clone(),
+                        }),
+                        distance: best.map(|c| c.distance),
+                        candidates: (top > 1).then_some(candidates.as_slice()),
+                    });
                 } else {
-                    let nearest = match (&who.nearest, who.distance) {
-                        (Some(p), Some(d)) if !who.known => {
-                            format!(" (nearest {} at {d:.4})", p.name)
-                        }
-                        (Some(_), Some(d)) => format!(" (distance {d:.4})"),
-                        _ => String::new(),
+                    let nearest = match best {
+                        Some(c) if !known => format!(" (nearest {} at {:.4})", c.name, c.distance),
+                        Some(c) => format!(" (distance {:.4})", c.distance),
+                        None => String::new(),
                     };
                     println!(
                         "  face {i} {}: {name}{nearest}",
                         fmt_box(&face.detection.bbox)
                     );
+                    if top > 1 {
+                        for c in candidates {
+                            println!("      #{} {} at {:.4}", c.id, c.name, c.distance);
+                        }
+                    }
                 }
             }
             if let (Some(canvas), Some(out)) = (canvas, &draw_to) {
                 save_png(&canvas, out)?;
             }
             if json {
-                let out = json!({"file": image, "tolerance": tolerance, "faces": list});
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                print_json(&IdentifyOut {
+                    file: &image,
+                    tolerance,
+                    faces: list,
+                })?;
+            }
+        }
+        GalleryCommand::Export { out } => {
+            let data = store.export()?;
+            let bytes = data.to_bytes()?;
+            if out.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout()
+                    .write_all(&bytes)
+                    .context("writing the export to stdout")?;
+            } else {
+                std::fs::write(&out, &bytes)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                eprintln!(
+                    "exported {} person(s) from {location} to {}",
+                    data.persons.len(),
+                    out.display()
+                );
+            }
+        }
+        GalleryCommand::Import { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let data = GalleryData::parse(&bytes, &file.display().to_string())?;
+            let report = store.import(data)?;
+            if json {
+                print_json(&ImportOut {
+                    gallery: &location,
+                    file: &file,
+                    report: &report,
+                })?;
+            } else {
+                println!(
+                    "imported {}: {} new person(s), {} merged, {} sample(s) added, {} already \
+                     there, into {location}",
+                    file.display(),
+                    report.created,
+                    report.merged,
+                    report.samples,
+                    report.skipped
+                );
             }
         }
     }

@@ -1,0 +1,80 @@
+//! Galleries of enrolled people: the one store trait ([`GalleryStore`]), exact comparison and
+//! top-k ([`search`]), and the stores behind it. Embeddings are plain `Vec<f32>` / `&[f32]`
+//! here; this crate knows nothing of networks (it never builds burn), so database code and the
+//! HTTP service's storage build in seconds.
+//!
+//! The model: a person has an id (`#N`, never reused), a unique name and one or more samples
+//! (an embedding and where it came from); a gallery holds one embedder's embeddings, all of
+//! one length and finite. Identification answers per person, at the best sample's distance.
+//!
+//! # Why the trait is synchronous
+//!
+//! Every store is blocking underneath: the JSON file and the embedded store are file I/O
+//! under a lock, and an exact or ANN search is CPU work (under a millisecond at 100k people,
+//! bench/gallery). An `async` trait would make the CLI start a runtime for each command and
+//! still need `spawn_blocking` inside those stores, so the colouring would buy nothing for
+//! two of the three. The service (axum on tokio) holds an `Arc<dyn GalleryStore>` and calls it
+//! in `tokio::task::spawn_blocking`, which is what it must do for CPU work anyway; the
+//! PostgreSQL store uses the synchronous `postgres` client (tokio-postgres driven on its own
+//! small runtime), so a query waits on a blocking-pool thread, never on a reactor thread.
+//! The trait is object-safe and `Send + Sync`: one store can serve many threads.
+
+pub mod document;
+pub mod error;
+mod fsutil;
+pub mod json;
+pub mod model;
+pub mod search;
+
+pub use document::{FORMAT_NAME, FORMAT_VERSION, GalleryData};
+pub use error::{GalleryError, Result};
+pub use json::JsonGallery;
+pub use model::{
+    Candidate, EnrolRequest, EnrolWarning, Enrolment, ImportReport, Person, PersonRef,
+    PersonSummary, Sample, Who, check_embedding, valid_name,
+};
+
+/// A gallery of enrolled people, wherever it is kept. Every method is one transaction: it
+/// happens whole or not at all, and concurrent callers (threads or processes) never lose each
+/// other's changes.
+pub trait GalleryStore: Send + Sync + std::fmt::Debug {
+    /// Where the gallery is (a path, or a URL without its password), for messages.
+    fn location(&self) -> String;
+
+    /// The id of the embedder whose embeddings the gallery holds (`None` while empty).
+    fn embedder(&self) -> Result<Option<String>>;
+
+    /// Adds samples to the person of that name, creating them if new. A sample far from the
+    /// person's others or close to someone else's is refused unless the request insists.
+    fn enrol(&self, request: EnrolRequest) -> Result<Enrolment>;
+
+    /// Renames a person; the new name must be free.
+    fn rename(&self, who: &Who, new_name: &str) -> Result<PersonRef>;
+
+    /// Removes a person and every sample of theirs.
+    fn remove(&self, who: &Who) -> Result<PersonSummary>;
+
+    /// Everyone, by id.
+    fn list(&self) -> Result<Vec<PersonSummary>>;
+
+    /// For each query, the `k` people nearest to it (each at their best sample's distance),
+    /// nearest first, `known` when within `tolerance`. Queries of another embedder than the
+    /// gallery's are refused.
+    fn identify(
+        &self,
+        embedder: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+        tolerance: f32,
+    ) -> Result<Vec<Vec<Candidate>>>;
+
+    /// The whole gallery in the JSON document format.
+    fn export(&self) -> Result<GalleryData>;
+
+    /// Adds a document's people (see [`GalleryData::import`] for the rules), in one
+    /// transaction.
+    fn import(&self, data: GalleryData) -> Result<ImportReport>;
+}
+
+#[cfg(test)]
+mod tests;
