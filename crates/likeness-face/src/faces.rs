@@ -26,7 +26,7 @@ use likeness_nn::nets::dlib_resnet::{self, DlibResNet};
 use likeness_nn::weights::WeightMap;
 
 use crate::align::{self, Chip, DRect, Landmarks5};
-use crate::detect::{Detection, Detector};
+use crate::detect::{Detection, Detector, faceness};
 use crate::error::{FaceError, Result};
 use crate::landmarks::ShapePredictor;
 
@@ -90,6 +90,12 @@ pub struct Faces {
     device: Device,
     /// How [`Faces::landmarks`] places the landmarks.
     pub alignment: Alignment,
+    /// Face-ness check ([`crate::detect::faceness`]): a detection is kept only if its dlib
+    /// embedding lies at least this far from the non-face mean; `None` keeps every detection.
+    pub faceness: Option<f32>,
+    /// dlib's own network, kept for the face-ness check when [`Faces::with_embedder`] replaced
+    /// the embedder (the check is defined on dlib's embeddings).
+    reference_embedder: Option<DlibResNet>,
 }
 
 /// dlib's face box (its HOG detector's convention: what the shape predictor was trained on)
@@ -146,6 +152,8 @@ impl Faces {
             embedder: DlibResNet::load(embedder, device)?,
             device: device.clone(),
             alignment: Alignment::default(),
+            faceness: Some(faceness::MIN_NON_FACE_DISTANCE),
+            reference_embedder: None,
         })
     }
 
@@ -161,13 +169,22 @@ impl Faces {
                 dlib_resnet::FORMAT
             )));
         }
-        self.embedder = DlibResNet::load(weights, &self.device)?;
+        let original =
+            std::mem::replace(&mut self.embedder, DlibResNet::load(weights, &self.device)?);
+        self.reference_embedder.get_or_insert(original);
         Ok(self)
     }
 
-    /// The faces in `image`, best first.
+    /// The faces in `image`, best first: the detector's, less those that fail the face-ness
+    /// check ([`Faces::faceness`]; it embeds each face, which costs one pass of the embedding
+    /// network per face).
     pub fn detect(&self, image: &Image) -> Result<Vec<Detection>> {
-        self.detector.detect(image)
+        let detections = self.detector.detect(image)?;
+        if self.faceness.is_none() || detections.is_empty() {
+            return Ok(detections);
+        }
+        let (faces, _) = self.encode_all(image, detections, true)?;
+        Ok(faces.into_iter().map(|f| f.detection).collect())
     }
 
     /// The five landmarks of a detected face (see [`Alignment`]).
@@ -203,20 +220,32 @@ impl Faces {
     pub fn encode_timed(&self, image: &Image) -> Result<(Vec<Face>, StageTimes)> {
         let mut times = StageTimes::default();
         let start = Instant::now();
-        let detections = self.detect(image)?;
+        let detections = self.detector.detect(image)?;
         times.detect = start.elapsed();
-        let (faces, more) = self.encode_detections(image, detections)?;
+        let (faces, more) = self.encode_all(image, detections, true)?;
         times.landmarks = more.landmarks;
         times.align = more.align;
         times.encode = more.encode;
         Ok((faces, times))
     }
 
-    /// Landmarks, chips and embeddings (one batched forward) for given detections.
+    /// Landmarks, chips and embeddings (one batched forward) for given detections, every one
+    /// of them (no face-ness check).
     pub fn encode_detections(
         &self,
         image: &Image,
         detections: Vec<Detection>,
+    ) -> Result<(Vec<Face>, StageTimes)> {
+        self.encode_all(image, detections, false)
+    }
+
+    /// [`Faces::encode_detections`], dropping the faces that fail the face-ness check when
+    /// `check` is set (and [`Faces::faceness`] is).
+    fn encode_all(
+        &self,
+        image: &Image,
+        detections: Vec<Detection>,
+        check: bool,
     ) -> Result<(Vec<Face>, StageTimes)> {
         let mut times = StageTimes::default();
         let start = Instant::now();
@@ -233,18 +262,50 @@ impl Faces {
         times.align = start.elapsed();
         let start = Instant::now();
         let embeddings = self.embed(&chips)?;
+        let keep = match self.faceness {
+            Some(min) if check => self.faceness_verdicts(&chips, &embeddings, min)?,
+            _ => vec![true; chips.len()],
+        };
         times.encode = start.elapsed();
         let faces = detections
             .into_iter()
             .zip(landmarks)
             .zip(embeddings)
-            .map(|((detection, landmarks), embedding)| Face {
-                detection,
-                landmarks,
-                embedding,
+            .zip(keep)
+            .filter_map(|(((detection, landmarks), embedding), keep)| {
+                keep.then_some(Face {
+                    detection,
+                    landmarks,
+                    embedding,
+                })
             })
             .collect();
         Ok((faces, times))
+    }
+
+    /// For each chip, whether it passes the face-ness check: its dlib embedding (`embeddings`,
+    /// or dlib's own network's when another embedder made them) far enough from the non-face
+    /// mean.
+    fn faceness_verdicts(
+        &self,
+        chips: &[Chip],
+        embeddings: &[Embedding],
+        min: f32,
+    ) -> Result<Vec<bool>> {
+        let reference: Vec<Embedding> = match &self.reference_embedder {
+            Some(dlib) if !chips.is_empty() => {
+                let images: Vec<Image> = chips.iter().map(|c| c.image.clone()).collect();
+                dlib.embed(&images, &self.device)?
+                    .into_iter()
+                    .map(Embedding)
+                    .collect()
+            }
+            _ => embeddings.to_vec(),
+        };
+        Ok(reference
+            .iter()
+            .map(|e| faceness::non_face_distance(&e.0) >= min)
+            .collect())
     }
 }
 

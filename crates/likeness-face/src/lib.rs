@@ -12,6 +12,7 @@
 
 pub mod align;
 pub mod compare;
+pub mod compat;
 pub mod detect;
 pub mod error;
 pub mod faces;

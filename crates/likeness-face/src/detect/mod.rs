@@ -30,6 +30,7 @@
 //! only if the front model finds it there too ([`DetectOptions::confirm`]).
 
 pub mod decode;
+pub mod faceness;
 
 pub use decode::{Model, NMS_IOU, NUM_KEYPOINTS};
 
@@ -344,6 +345,10 @@ pub struct DetectOptions {
     /// ([`CONFIRM_CONTEXTS`]), also finds with at least this score; `None` keeps them all.
     /// Removes face-like things (a cat, a cup, a wall plate) the passes of [`plan`] report.
     pub confirm: Option<f32>,
+    /// How much more candidates of [`faceness::LARGE_FACE`] pixels or more must score in the
+    /// close-up views than `confirm` asks ([`faceness::close_up_min_score`]); 0 asks the same
+    /// of every size.
+    pub large_face_extra: f32,
 }
 
 impl Default for DetectOptions {
@@ -354,6 +359,7 @@ impl Default for DetectOptions {
             nms_iou: NMS_IOU,
             tile: true,
             confirm: Some(CONFIRM_MIN_SCORE),
+            large_face_extra: faceness::LARGE_FACE_EXTRA_SCORE,
         }
     }
 }
@@ -483,7 +489,13 @@ where
     }
     let candidates = decode::weighted_nms(all, options.nms_iou);
     match options.confirm {
-        Some(min_score) => confirm(image, candidates, min_score, &mut network),
+        Some(min_score) => confirm(
+            image,
+            candidates,
+            min_score,
+            options.large_face_extra,
+            &mut network,
+        ),
         None => Ok(candidates),
     }
 }
@@ -523,6 +535,7 @@ fn confirm<F>(
     image: &Image,
     candidates: Vec<Detection>,
     min_score: f32,
+    large_face_extra: f32,
     network: &mut F,
 ) -> Result<Vec<Detection>>
 where
@@ -555,7 +568,9 @@ where
             "BlazeFace confirmation batch",
         )?;
         for ((i, letterbox), (scores, regressors)) in views.iter().zip(outputs) {
-            confirmed[*i] = decode::decode(model, &scores, &regressors, min_score)?
+            // large candidates need a surer close-up (see faceness)
+            let needed = faceness::close_up_min_score(&candidates[*i], min_score, large_face_extra);
+            confirmed[*i] = decode::decode(model, &scores, &regressors, needed)?
                 .iter()
                 .any(|d| {
                     let d = d.map(|x, y| letterbox.to_image(x, y));
