@@ -1,4 +1,6 @@
-//! Comparing face embeddings: distance, verification (1:1) and identification (1:K).
+//! Comparing face embeddings: distance, verification (1:1), identification (1:K), and
+//! face_recognition's `face_distance` / `compare_faces` with the "every known face within the
+//! tolerance" answer its command line prints ([`matches`]).
 
 use crate::error::{FaceError, Result};
 
@@ -102,6 +104,52 @@ pub fn identify<'a>(
         .filter(|m| m.distance <= tolerance))
 }
 
+/// face_recognition's `face_distance`: the distance from `face` to each known embedding, in
+/// their order.
+pub fn face_distance(known: &[Embedding], face: &Embedding) -> Result<Vec<f32>> {
+    known.iter().map(|k| face.distance(k)).collect()
+}
+
+/// face_recognition's `compare_faces`: for each known embedding, whether `face` is within
+/// `tolerance` of it (inclusive, as [`verify`]).
+pub fn compare_faces(known: &[Embedding], face: &Embedding, tolerance: f32) -> Result<Vec<bool>> {
+    Ok(face_distance(known, face)?
+        .into_iter()
+        .map(|d| d <= tolerance)
+        .collect())
+}
+
+/// A known person's face: a name and its embedding.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KnownFace {
+    pub name: String,
+    pub embedding: Embedding,
+}
+
+/// A known person `face` is within the tolerance of.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NamedMatch {
+    pub name: String,
+    pub distance: f32,
+}
+
+/// Every known face within `tolerance` of `face`, in the known faces' order (what
+/// face_recognition's command line prints: one row per match, `unknown_person` when there is
+/// none). Unlike [`identify`], a face may match several people.
+pub fn matches(known: &[KnownFace], face: &Embedding, tolerance: f32) -> Result<Vec<NamedMatch>> {
+    let mut out = Vec::new();
+    for k in known {
+        let distance = face.distance(&k.embedding)?;
+        if distance <= tolerance {
+            out.push(NamedMatch {
+                name: k.name.clone(),
+                distance,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +194,44 @@ mod tests {
         assert_eq!(identify(&unit(3, 4), &gallery, 0.6).unwrap(), None);
         assert_eq!(identify(&q, &[], 0.6).unwrap(), None);
         assert!(nearest(&q, &[unit(0, 5)], 1).is_err());
+    }
+
+    #[test]
+    fn compare_faces_answers_for_each_known_face_in_order() {
+        let known = [unit(0, 3), unit(1, 3), Embedding(vec![0.9, 0.1, 0.0])];
+        let q = unit(0, 3);
+        let d = face_distance(&known, &q).unwrap();
+        assert_eq!(d[0], 0.0);
+        assert!((d[1] - 2f32.sqrt()).abs() < 1e-6);
+        assert!((d[2] - 0.02f32.sqrt()).abs() < 1e-6);
+        assert_eq!(
+            compare_faces(&known, &q, 0.6).unwrap(),
+            vec![true, false, true]
+        );
+        assert!(compare_faces(&[unit(0, 4)], &q, 0.6).is_err());
+    }
+
+    #[test]
+    fn matches_lists_every_known_person_within_the_tolerance_in_known_order() {
+        let known = vec![
+            KnownFace {
+                name: "far".into(),
+                embedding: unit(2, 3),
+            },
+            KnownFace {
+                name: "close".into(),
+                embedding: Embedding(vec![0.8, 0.0, 0.0]),
+            },
+            KnownFace {
+                name: "exact".into(),
+                embedding: unit(0, 3),
+            },
+        ];
+        let found = matches(&known, &unit(0, 3), 0.6).unwrap();
+        let names: Vec<&str> = found.iter().map(|m| m.name.as_str()).collect();
+        // not sorted by distance: face_recognition prints the known people in their order
+        assert_eq!(names, ["close", "exact"]);
+        assert!((found[0].distance - 0.2).abs() < 1e-6);
+        assert!(matches(&known, &unit(1, 3), 0.6).unwrap().is_empty());
     }
 }

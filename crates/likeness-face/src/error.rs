@@ -32,6 +32,12 @@ pub enum FaceError {
         /// `{:#}`) would print it twice.
         cause: std::io::Error,
     },
+    /// A photo meant to show a face shows none.
+    #[error("no face found")]
+    NoFace,
+    /// A model file given by path cannot be used (not found, damaged, or another network).
+    #[error("{path}: {message}")]
+    Model { path: PathBuf, message: String },
     /// A model the facade needs is not in the model cache (the message names the command
     /// that fetches it).
     #[error("{0}")]

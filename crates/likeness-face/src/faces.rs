@@ -2,9 +2,10 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use likeness_face::faces::{DEFAULT_TOLERANCE, Faces, verify};
+//! use likeness_face::faces::{DEFAULT_TOLERANCE, Faces, FacesConfig, verify};
 //! use likeness_nn::image::Image;
-//! let faces = Faces::load(&likeness_models::Cache::from_env()?)?;
+//! let config = FacesConfig::default().with_min_face(80);
+//! let faces = Faces::new(&config, &likeness_models::Cache::from_env()?)?;
 //! let a = faces.encode(&Image::open("a.jpg".as_ref())?)?;
 //! let b = faces.encode(&Image::open("b.jpg".as_ref())?)?;
 //! let verdict = verify(&a[0].embedding, &b[0].embedding, DEFAULT_TOLERANCE)?;
@@ -16,7 +17,12 @@
 //! convention derived from BlazeFace's box ([`dlib_box`]), so that the chips are cut where
 //! dlib's own pipeline cuts them; [`Alignment::Keypoints`] skips the predictor and places the
 //! landmarks from BlazeFace's keypoints (faster, less faithful).
+//!
+//! Everything a face command chooses is in one [`FacesConfig`], and [`Faces::new`] is the one
+//! way to build the pipeline from it: the command line and the HTTP service configure it the
+//! same way and so give the same answers.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -26,7 +32,7 @@ use likeness_nn::nets::dlib_resnet::{self, DlibResNet};
 use likeness_nn::weights::WeightMap;
 
 use crate::align::{self, Chip, DRect, Landmarks5};
-use crate::detect::{Detection, Detector, faceness};
+use crate::detect::{DetectOptions, Detection, Detector, faceness};
 use crate::error::{FaceError, Result};
 use crate::landmarks::ShapePredictor;
 
@@ -60,6 +66,49 @@ pub enum Alignment {
     ShapePredictor,
     /// [`Landmarks5::from_detection`]: BlazeFace's keypoints, no predictor.
     Keypoints,
+}
+
+/// Which weights of an embedding network the pipeline embeds with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EmbedderChoice {
+    /// dlib's ResNet from the model cache ([`MODEL_EMBEDDER`]).
+    #[default]
+    Dlib,
+    /// A fine-tuned copy of dlib's network (`likeness train encoder --init dlib`): a
+    /// safetensors file whose metadata says `format = dlib_resnet`.
+    DlibFile(PathBuf),
+}
+
+/// Everything that decides what the face pipeline finds and how it embeds it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FacesConfig {
+    /// How landmarks are placed.
+    pub alignment: Alignment,
+    /// The embedding network.
+    pub embedder: EmbedderChoice,
+    /// What the detector looks for (the smallest face among it: [`FacesConfig::with_min_face`]).
+    pub detector: DetectOptions,
+}
+
+impl FacesConfig {
+    /// The smallest face width looked for, in photo pixels (the detector plans its tiles from
+    /// it: a 1920×1280 photo takes 34 passes at 40 px, 4 at 160).
+    pub fn with_min_face(mut self, pixels: u32) -> Self {
+        self.detector.min_face = pixels;
+        self
+    }
+
+    /// Landmarks from `alignment`.
+    pub fn with_alignment(mut self, alignment: Alignment) -> Self {
+        self.alignment = alignment;
+        self
+    }
+
+    /// Embeddings from `embedder`.
+    pub fn with_embedder(mut self, embedder: EmbedderChoice) -> Self {
+        self.embedder = embedder;
+        self
+    }
 }
 
 /// One face of an image: where it is, its landmarks and its embedding.
@@ -120,22 +169,40 @@ impl Faces {
     /// The cached models [`Faces::load`] needs (check them with `Cache::require`).
     pub const MODELS: &[&str] = &[MODEL_FRONT, MODEL_BACK, MODEL_SHAPE, MODEL_EMBEDDER];
 
-    /// Loads the four networks from the model cache; a missing model is an error naming the
-    /// command that fetches it.
-    pub fn load(cache: &Cache) -> Result<Self> {
+    /// The pipeline `config` asks for, its networks loaded from the model cache (and the
+    /// embedder's file, if it names one). A missing model is an error naming the command that
+    /// fetches it; a file that is not a dlib network names the file.
+    pub fn new(config: &FacesConfig, cache: &Cache) -> Result<Self> {
         let weights = |name: &str| -> Result<WeightMap> {
             let path = cache
                 .model_path(name)
                 .map_err(|e| FaceError::Missing(e.to_string()))?;
             Ok(WeightMap::load(&path)?)
         };
-        Faces::from_weights(
+        let mut faces = Faces::from_weights(
             &weights(MODEL_FRONT)?,
             &weights(MODEL_BACK)?,
             &weights(MODEL_SHAPE)?,
             &weights(MODEL_EMBEDDER)?,
             &likeness_nn::device::cpu(),
-        )
+        )?;
+        if let EmbedderChoice::DlibFile(path) = &config.embedder {
+            let model_error = |message: String| FaceError::Model {
+                path: path.clone(),
+                message,
+            };
+            let tuned = WeightMap::load(path).map_err(|e| model_error(e.to_string()))?;
+            check_dlib_format(&tuned).map_err(model_error)?;
+            faces = faces.with_embedder(&tuned)?;
+        }
+        faces.detector.options = config.detector.clone();
+        faces.alignment = config.alignment;
+        Ok(faces)
+    }
+
+    /// [`Faces::new`] with the default configuration.
+    pub fn load(cache: &Cache) -> Result<Self> {
+        Faces::new(&FacesConfig::default(), cache)
     }
 
     /// Builds the facade from the networks' weights.
@@ -160,15 +227,7 @@ impl Faces {
     /// The same pipeline embedding with other weights of dlib's network: a fine-tuned copy
     /// (`likeness train encoder --init dlib`), recognised by its `format = dlib_resnet`.
     pub fn with_embedder(mut self, weights: &WeightMap) -> Result<Self> {
-        if weights.meta("format") != Some(dlib_resnet::FORMAT) {
-            return Err(FaceError::Invalid(format!(
-                "not a network of dlib's architecture (metadata format = {:?}, expected \
-                 {:?}); face commands take encoders made by \
-                 `likeness train encoder --init dlib`",
-                weights.meta("format"),
-                dlib_resnet::FORMAT
-            )));
-        }
+        check_dlib_format(weights).map_err(FaceError::Invalid)?;
         let original =
             std::mem::replace(&mut self.embedder, DlibResNet::load(weights, &self.device)?);
         self.reference_embedder.get_or_insert(original);
@@ -227,6 +286,19 @@ impl Faces {
         times.align = more.align;
         times.encode = more.encode;
         Ok((faces, times))
+    }
+
+    /// The one face of a photo meant to show one person (verify, enrol): the only face, or
+    /// the largest if there are several ([`SingleFace::found`] says how many);
+    /// [`FaceError::NoFace`] if there is none.
+    pub fn single_face(&self, image: &Image) -> Result<SingleFace> {
+        let mut all = self.encode(image)?;
+        let found = all.len();
+        let i = largest(&all).ok_or(FaceError::NoFace)?;
+        Ok(SingleFace {
+            face: all.swap_remove(i),
+            found,
+        })
     }
 
     /// Landmarks, chips and embeddings (one batched forward) for given detections, every one
@@ -309,6 +381,39 @@ impl Faces {
     }
 }
 
+/// The face [`Faces::single_face`] chose, and how many the photo had.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SingleFace {
+    pub face: Face,
+    /// Faces found in the photo (more than 1: `face` is the largest).
+    pub found: usize,
+}
+
+/// Index of the largest face (by box area; the first of equals), `None` for no faces.
+pub fn largest(faces: &[Face]) -> Option<usize> {
+    let area = |f: &Face| f.detection.width() * f.detection.height();
+    let mut best: Option<usize> = None;
+    for (i, f) in faces.iter().enumerate() {
+        if best.is_none_or(|b| area(f) > area(&faces[b])) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// `Ok` if `weights` hold dlib's architecture (their metadata says so), else why not.
+fn check_dlib_format(weights: &WeightMap) -> std::result::Result<(), String> {
+    if weights.meta("format") == Some(dlib_resnet::FORMAT) {
+        return Ok(());
+    }
+    Err(format!(
+        "not a network of dlib's architecture (metadata format = {:?}, expected {:?}); face \
+         commands take encoders made by `likeness train encoder --init dlib`",
+        weights.meta("format"),
+        dlib_resnet::FORMAT
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +437,47 @@ mod tests {
         assert!(leaning.left < r.left && (leaning.top - r.top).abs() < 1e-9);
         assert!((moved.left - r.left - 10.0).abs() < 1e-9);
         assert!((moved.top - r.top + 5.0).abs() < 1e-9);
+    }
+
+    fn face_with_box(bbox: [f32; 4]) -> Face {
+        Face {
+            detection: Detection {
+                bbox,
+                score: 0.9,
+                keypoints: [(0.0, 0.0); 6],
+            },
+            landmarks: Landmarks5([(0.0, 0.0); 5]),
+            embedding: Embedding(vec![0.0; 4]),
+        }
+    }
+
+    #[test]
+    fn the_largest_face_is_chosen_by_area_and_the_first_wins_ties() {
+        assert_eq!(largest(&[]), None);
+        let faces = [
+            face_with_box([0.0, 0.0, 10.0, 10.0]),
+            face_with_box([0.0, 0.0, 30.0, 5.0]),
+            face_with_box([5.0, 5.0, 17.0, 17.0]),
+            face_with_box([50.0, 50.0, 62.0, 62.0]),
+        ];
+        // areas 100, 150, 144, 144
+        assert_eq!(largest(&faces), Some(1));
+        assert_eq!(largest(&faces[2..]), Some(0));
+    }
+
+    #[test]
+    fn faces_config_builders_set_what_they_name() {
+        let c = FacesConfig::default()
+            .with_min_face(80)
+            .with_alignment(Alignment::Keypoints)
+            .with_embedder(EmbedderChoice::DlibFile("tuned.safetensors".into()));
+        assert_eq!(c.detector.min_face, 80);
+        assert_eq!(c.alignment, Alignment::Keypoints);
+        assert_eq!(
+            c.embedder,
+            EmbedderChoice::DlibFile("tuned.safetensors".into())
+        );
+        // the rest of the detector's options keep their defaults
+        assert_eq!(c.detector.confirm, DetectOptions::default().confirm);
     }
 }

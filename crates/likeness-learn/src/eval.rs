@@ -57,6 +57,16 @@ pub struct Evaluation {
     pub roc: Vec<RocPoint>,
 }
 
+/// `likeness eval`'s answer: the measures, how many pairs were skipped (an image without a
+/// face, or missing) and how many folds the accuracy was cross-validated over.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+    pub skipped: usize,
+    pub folds: usize,
+}
+
 fn check(distances: &[f64], same: &[bool]) -> Result<(usize, usize)> {
     if distances.len() != same.len() {
         return Err(LearnError::Data(format!(

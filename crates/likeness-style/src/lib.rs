@@ -16,6 +16,7 @@ pub mod loss;
 pub mod memory;
 pub mod objective;
 pub mod optim;
+pub mod report;
 pub mod transfer;
 
 pub use error::{Result, StyleError};

@@ -1,17 +1,19 @@
-//! `likeness detect IMG [--draw OUT.png]`: where the faces are; and the helpers every face
-//! command shares (loading the networks, reading photos, drawing, JSON of a face).
+//! `likeness detect IMG [--draw OUT.png]`: where the faces are; and the options and helpers
+//! every face command shares (the pipeline's options, reading photos, printing).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+pub use likeness_face::annotate::draw_detection;
 use likeness_face::detect::{DEFAULT_MIN_FACE, MIN_FACE_FLOOR};
 use likeness_face::faces::Alignment;
-use likeness_face::{Detection, Face, Faces};
+use likeness_face::report::{DetectReport, DetectionOut};
+use likeness_face::{Detection, EmbedderChoice, Face, Faces, FacesConfig, SingleFace};
 use likeness_models::Cache;
 use likeness_nn::draw;
 use likeness_nn::image::Image;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Find the faces in a photo: box, score and BlazeFace's six keypoints (eyes, nose tip,
 /// mouth, ears).
@@ -56,35 +58,39 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         save_png(&canvas, out)?;
     }
     if args.json {
-        let list: Vec<Value> = found.iter().map(detection_json).collect();
-        let out = json!({
-            "file": args.image,
-            "width": image.width,
-            "height": image.height,
-            "faces": list,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!(
-            "{}: {}x{}, {} face(s)",
-            args.image.display(),
-            image.width,
-            image.height,
-            found.len()
-        );
-        for (i, d) in found.iter().enumerate() {
-            println!(
-                "  face {i}: box {} score {:.3} keypoints {}",
-                fmt_box(&d.bbox),
-                d.score,
-                d.keypoints
-                    .iter()
-                    .map(|(x, y)| format!("({x:.0},{y:.0})"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-        }
+        let report = DetectReport {
+            file: args.image.clone(),
+            width: image.width,
+            height: image.height,
+            faces: found.iter().map(DetectionOut::from).collect(),
+        };
+        return print_json(&report);
     }
+    println!(
+        "{}: {}x{}, {} face(s)",
+        args.image.display(),
+        image.width,
+        image.height,
+        found.len()
+    );
+    for (i, d) in found.iter().enumerate() {
+        println!(
+            "  face {i}: box {} score {:.3} keypoints {}",
+            fmt_box(&d.bbox),
+            d.score,
+            d.keypoints
+                .iter()
+                .map(|(x, y)| format!("({x:.0},{y:.0})"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Prints a report as pretty JSON on stdout.
+pub fn print_json(report: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
     Ok(())
 }
 
@@ -120,27 +126,24 @@ pub enum AlignWith {
     Keypoints,
 }
 
-/// The face networks from the model cache (the error says how to fetch them if missing).
+/// The faces pipeline these options ask for, its networks from the model cache (the error
+/// says how to fetch them if missing).
 pub fn load_faces(
     align: AlignWith,
     encoder: Option<&Path>,
     search: &FaceSearchArgs,
 ) -> anyhow::Result<Faces> {
-    let cache = Cache::from_env()?;
-    let mut faces = Faces::load(&cache)?;
-    faces.detector.options.min_face = search.min_face;
-    if let Some(path) = encoder {
-        let weights = likeness_nn::weights::WeightMap::load(path)
-            .with_context(|| format!("loading the encoder {}", path.display()))?;
-        faces = faces
-            .with_embedder(&weights)
-            .with_context(|| format!("{}", path.display()))?;
-    }
-    faces.alignment = match align {
-        AlignWith::Dlib => Alignment::ShapePredictor,
-        AlignWith::Keypoints => Alignment::Keypoints,
-    };
-    Ok(faces)
+    let config = FacesConfig::default()
+        .with_min_face(search.min_face)
+        .with_alignment(match align {
+            AlignWith::Dlib => Alignment::ShapePredictor,
+            AlignWith::Keypoints => Alignment::Keypoints,
+        })
+        .with_embedder(match encoder {
+            None => EmbedderChoice::Dlib,
+            Some(path) => EmbedderChoice::DlibFile(path.to_path_buf()),
+        });
+    Ok(Faces::new(&config, &Cache::from_env()?)?)
 }
 
 /// Decodes a photo; every error names the file.
@@ -182,86 +185,29 @@ pub fn save_png(image: &Image, path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Box, keypoints and a label.
-pub fn draw_detection(canvas: &mut Image, d: &Detection, label: &str, color: draw::Rgb) {
-    let thickness = (d.width() / 60.0).clamp(2.0, 8.0) as u32;
-    let [x0, y0, x1, y1] = d.bbox;
-    draw::rect(canvas, x0, y0, x1, y1, color, thickness);
-    for &(x, y) in &d.keypoints {
-        draw::dot(canvas, x, y, thickness as f32 + 1.0, draw::YELLOW);
-    }
-    if !label.is_empty() {
-        let scale = (d.width() / 80.0).clamp(2.0, 6.0) as u32;
-        let (_, h) = draw::text_size(label, scale);
-        draw::label(
-            canvas,
-            x0 as i64,
-            y0 as i64 - h as i64 - 2 * scale as i64,
-            label,
-            draw::BLACK,
-            color,
-            scale,
-        );
-    }
-}
-
 /// `[x0, y0, x1, y1]` rounded to pixels.
 pub fn fmt_box(b: &[f32; 4]) -> String {
     format!("[{:.0}, {:.0}, {:.0}, {:.0}]", b[0], b[1], b[2], b[3])
 }
 
-fn round2(v: f32) -> f64 {
-    (v as f64 * 100.0).round() / 100.0
-}
-
 /// A detection as JSON: box, score, keypoints.
 pub fn detection_json(d: &Detection) -> Value {
-    json!({
-        "box": d.bbox.map(round2),
-        "score": d.score,
-        "keypoints": d.keypoints.iter().map(|&(x, y)| [round2(x), round2(y)]).collect::<Vec<_>>(),
-    })
-}
-
-/// A face as JSON: the detection, the five landmarks and the embedding.
-pub fn face_json(face: &Face) -> Value {
-    let mut v = detection_json(&face.detection);
-    v["landmarks"] = json!(face.landmarks.0);
-    v["embedding"] = json!(face.embedding.0);
-    v
-}
-
-/// Index of the largest face (by box area).
-pub fn largest(faces: &[Face]) -> Option<usize> {
-    faces
-        .iter()
-        .enumerate()
-        .max_by(|a, b| {
-            let area = |f: &Face| f.detection.width() * f.detection.height();
-            area(a.1).total_cmp(&area(b.1))
-        })
-        .map(|(i, _)| i)
+    serde_json::to_value(DetectionOut::from(d)).unwrap_or(Value::Null)
 }
 
 /// The one face of a photo meant to show one person: an error if there is none; the largest,
 /// with a note on stderr, if there are several.
 pub fn single_face(faces: &Faces, path: &Path) -> anyhow::Result<Face> {
     let image = open_image(path)?;
-    let mut found = faces
-        .encode(&image)
-        .with_context(|| format!("{}: encoding failed", path.display()))?;
-    match found.len() {
-        0 => bail!("{}: no face found", path.display()),
-        1 => Ok(found.remove(0)),
-        n => {
-            let i = largest(&found).unwrap_or(0);
-            let face = found.swap_remove(i);
-            eprintln!(
-                "note: {}: {n} faces found; using the largest, at {}",
-                path.display(),
-                fmt_box(&face.detection.bbox)
-            );
-            Ok(face)
-        }
+    let SingleFace { face, found } = faces
+        .single_face(&image)
+        .with_context(|| path.display().to_string())?;
+    if found > 1 {
+        eprintln!(
+            "note: {}: {found} faces found; using the largest, at {}",
+            path.display(),
+            fmt_box(&face.detection.bbox)
+        );
     }
+    Ok(face)
 }

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use likeness_face::report::EncodeReport;
 use likeness_face::{Face, Faces};
 use likeness_nn::image::Image;
-use serde_json::{Value, json};
 
-use super::detect::{FacePipelineArgs, face_json, fmt_box, open_image};
+use super::detect::{FacePipelineArgs, fmt_box, open_image, print_json};
 
 /// Encode the faces of photos: for each face its box, dlib's five landmarks and the 128-D
 /// embedding that `verify`, `gallery` and `recognise` compare.
@@ -35,7 +35,7 @@ pub struct EncodeArgs {
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let faces = args.pipeline.load()?;
     let mut failed = 0usize;
-    let mut out: Vec<Value> = Vec::new();
+    let mut out: Vec<EncodeReport> = Vec::new();
     for path in &args.images {
         let result = open_image(path).and_then(|image| {
             let found = faces
@@ -52,16 +52,19 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
                 eprintln!("error: {e:#}");
                 failed += 1;
                 if args.json {
-                    out.push(json!({"file": path, "error": format!("{e:#}")}));
+                    out.push(EncodeReport::Error {
+                        file: path.clone(),
+                        error: format!("{e:#}"),
+                    });
                 }
                 continue;
             }
         };
         if args.json {
-            out.push(json!({
-                "file": path,
-                "faces": found.iter().map(face_json).collect::<Vec<_>>(),
-            }));
+            out.push(EncodeReport::Faces {
+                file: path.clone(),
+                faces: found.iter().map(Into::into).collect(),
+            });
             continue;
         }
         println!("{}: {} face(s)", path.display(), found.len());
@@ -83,7 +86,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&out)?;
     }
     if failed > 0 {
         bail!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use likeness_learn::encoder::AnyEncoder;
-use likeness_learn::eval::{self, Evaluation, LFW_FOLDS};
+use likeness_learn::eval::{self, EvalReport, Evaluation, LFW_FOLDS};
 use likeness_learn::pairs::{self, EmbeddingMap, Pair, PairList};
 use likeness_nn::image::Image;
 use likeness_nn::weights::WeightMap;
@@ -101,12 +101,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("ROC curve written to {}", path.display());
     }
     if args.json {
-        let mut value = serde_json::to_value(&result)?;
-        if let Some(map) = value.as_object_mut() {
-            map.insert("skipped".into(), skipped.into());
-            map.insert("folds".into(), k.into());
-        }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        super::detect::print_json(&EvalReport {
+            evaluation: result,
+            skipped,
+            folds: k,
+        })?;
     } else {
         print_human(&result, skipped, k);
     }

@@ -1,12 +1,42 @@
 //! `likeness models fetch|list`: the model cache.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
+use likeness_face::report::lossy_path;
 use likeness_models::download::Source;
 use likeness_models::{Cache, EntryKind, FetchOptions, ModelsError, Progress};
-use serde_json::json;
+use serde::Serialize;
+
+use super::detect::print_json;
+
+/// `models fetch --json`: what was written and what failed (on failure only the failures).
+#[derive(Debug, Serialize)]
+struct FetchJson<'a> {
+    #[serde(serialize_with = "lossy_path")]
+    home: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    written: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    up_to_date: Option<&'a [String]>,
+    failures: Vec<FetchFailure>,
+}
+
+/// One item `models fetch` could not get.
+#[derive(Debug, Serialize)]
+struct FetchFailure {
+    item: String,
+    error: String,
+}
+
+/// `models list --json`.
+#[derive(Debug, Serialize)]
+struct ListJson<'a, T: Serialize> {
+    #[serde(serialize_with = "lossy_path")]
+    home: &'a Path,
+    items: &'a [T],
+}
 
 /// Managing the model cache ($LIKENESS_HOME, default ~/.cache/likeness).
 #[derive(Debug, Subcommand)]
@@ -59,23 +89,28 @@ fn fetch(cache: &Cache, from: Option<PathBuf>, force: bool, json: bool) -> anyho
                 report.up_to_date.len()
             );
             if json {
-                let out = json!({
-                    "home": cache.home(),
-                    "written": report.written,
-                    "up_to_date": report.up_to_date,
-                    "failures": [],
-                });
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                print_json(&FetchJson {
+                    home: cache.home(),
+                    written: Some(&report.written),
+                    up_to_date: Some(&report.up_to_date),
+                    failures: Vec::new(),
+                })?;
             }
             Ok(())
         }
         Err(ModelsError::Incomplete(failures)) if json => {
-            let listed: Vec<_> = failures
-                .iter()
-                .map(|(what, e)| json!({"item": what, "error": e.to_string()}))
-                .collect();
-            let out = json!({"home": cache.home(), "failures": listed});
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            print_json(&FetchJson {
+                home: cache.home(),
+                written: None,
+                up_to_date: None,
+                failures: failures
+                    .iter()
+                    .map(|(what, e)| FetchFailure {
+                        item: what.clone(),
+                        error: e.to_string(),
+                    })
+                    .collect(),
+            })?;
             Err(ModelsError::Incomplete(failures).into())
         }
         Err(e) => Err(e.into()),
@@ -119,9 +154,10 @@ fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("reading the model cache at {}", cache.home().display()))?;
     if json {
-        let out = json!({"home": cache.home(), "items": status});
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return print_json(&ListJson {
+            home: cache.home(),
+            items: &status,
+        });
     }
     let rows: Vec<[String; 6]> = status
         .iter()

@@ -6,11 +6,12 @@ use std::sync::mpsc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use likeness_face::faces::{DEFAULT_TOLERANCE, Embedding};
-use likeness_face::{Face, Faces};
-use serde_json::json;
+use likeness_face::compare::matches;
+use likeness_face::faces::{DEFAULT_TOLERANCE, largest};
+use likeness_face::report::{RecogniseReport, RecognisedFace, RecognisedFile};
+use likeness_face::{Face, Faces, KnownFace};
 
-use super::detect::{FacePipelineArgs, detection_json, largest, open_image};
+use super::detect::{FacePipelineArgs, open_image, print_json};
 
 /// What face_recognition prints for a face that matches nobody.
 const UNKNOWN: &str = "unknown_person";
@@ -65,24 +66,25 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
     let jobs = args.jobs as usize;
     let mut failed = 0usize;
 
-    let mut known: Vec<(String, Embedding)> = Vec::new();
+    let mut known: Vec<KnownFace> = Vec::new();
     for_each_encoded(&faces, &known_files, jobs, |path, result| match result {
         Ok(mut found) => {
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            match found.len() {
-                0 => eprintln!("warning: {}: no face found; ignoring it", path.display()),
-                n => {
+            let n = found.len();
+            match largest(&found) {
+                None => eprintln!("warning: {}: no face found; ignoring it", path.display()),
+                Some(i) => {
                     if n > 1 {
                         eprintln!(
                             "warning: {}: {n} faces found; only the largest is {name}",
                             path.display()
                         );
                     }
-                    let face = found.swap_remove(largest(&found).unwrap_or(0));
-                    known.push((name, face.embedding));
+                    let embedding = found.swap_remove(i).embedding;
+                    known.push(KnownFace { name, embedding });
                 }
             }
         }
@@ -92,7 +94,8 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
         }
     })?;
 
-    let mut report = Vec::new();
+    let mut results = Vec::new();
+    let mut match_error = None;
     for_each_encoded(&faces, &unknown_files, jobs, |path, result| {
         let found = match result {
             Ok(found) => found,
@@ -102,54 +105,60 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
                 return;
             }
         };
-        let file = path.display().to_string();
-        if found.is_empty() {
-            if args.json {
-                report.push(json!({"file": file, "faces": []}));
-            } else {
-                print_row(&file, NO_PERSONS, None, args.show_distance);
-            }
-            return;
-        }
-        let mut list = Vec::new();
+        let mut recognised = Vec::new();
         for face in &found {
-            let matches: Vec<(&str, f32)> = known
-                .iter()
-                .filter_map(|(name, e)| {
-                    let d = face.embedding.distance(e).ok()?;
-                    (d <= args.tolerance).then_some((name.as_str(), d))
-                })
-                .collect();
-            if args.json {
-                list.push(json!({
-                    "face": detection_json(&face.detection),
-                    "matches": matches.iter().map(|(n, d)| json!({"name": n, "distance": d}))
-                        .collect::<Vec<_>>(),
-                }));
-            } else if matches.is_empty() {
-                print_row(&file, UNKNOWN, None, args.show_distance);
-            } else {
-                for (name, d) in matches {
-                    print_row(&file, name, Some(d), args.show_distance);
+            match matches(&known, &face.embedding, args.tolerance) {
+                Ok(m) => recognised.push(RecognisedFace {
+                    face: (&face.detection).into(),
+                    matches: m,
+                }),
+                Err(e) => {
+                    match_error.get_or_insert(e);
+                    return;
                 }
             }
         }
+        let file = RecognisedFile {
+            file: path.to_path_buf(),
+            faces: recognised,
+        };
         if args.json {
-            report.push(json!({"file": file, "faces": list}));
+            results.push(file);
+        } else {
+            print_rows(&file, args.show_distance);
         }
     })?;
+    if let Some(e) = match_error {
+        return Err(e).context("comparing with the known faces");
+    }
     if args.json {
-        let out = json!({
-            "known": known.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            "tolerance": args.tolerance,
-            "results": report,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&RecogniseReport {
+            known: known.into_iter().map(|k| k.name).collect(),
+            tolerance: args.tolerance,
+            results,
+        })?;
     }
     if failed > 0 {
         bail!("{failed} file(s) could not be read");
     }
     Ok(())
+}
+
+/// face_recognition's CSV rows for one photo: a row per match, `unknown_person` for a face
+/// that matches nobody, `no_persons_found` for a photo without faces.
+fn print_rows(file: &RecognisedFile, show_distance: bool) {
+    let name = file.file.display().to_string();
+    if file.faces.is_empty() {
+        print_row(&name, NO_PERSONS, None, show_distance);
+    }
+    for face in &file.faces {
+        if face.matches.is_empty() {
+            print_row(&name, UNKNOWN, None, show_distance);
+        }
+        for m in &face.matches {
+            print_row(&name, &m.name, Some(m.distance), show_distance);
+        }
+    }
 }
 
 fn print_row(file: &str, name: &str, distance: Option<f32>, show_distance: bool) {

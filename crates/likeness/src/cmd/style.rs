@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::{Pooling, VggLayer, VggVariant};
 use likeness_style::optim::{AdamConfig, LbfgsConfig, LineSearch, Stop};
+use likeness_style::report::StyleReport;
 use likeness_style::{Init, Optimizer, StyleConfig, transfer};
 
 /// Paint CONTENT in the style of STYLE (several styles blend).
@@ -94,6 +95,10 @@ pub struct StyleArgs {
     /// VGG-19 (e.g. torchvision's vgg19-dcbb9e9d.pth).
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Also print a JSON report on stdout: J after the first and the last iteration, each
+    /// style layer's cost, iterations, passes and time (the progress stays on stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -230,8 +235,12 @@ pub fn run(args: StyleArgs) -> anyhow::Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     let mut checkpoint_error = None;
+    let mut first_terms = None;
     let output = args.output.clone();
     let result = transfer(&content, &styles, &weights, &config, &mut |p| {
+        if first_terms.is_none() {
+            first_terms = Some(p.terms.clone());
+        }
         bar.set_position(p.total_iteration as u64);
         bar.set_message(format!(
             "{}×{}  J {:.4e}  content {:.4e}  style {:.4e}{}",
@@ -301,6 +310,15 @@ pub fn run(args: StyleArgs) -> anyhow::Result<()> {
             eprintln!("stopped early: converged")
         }
         None => {}
+    }
+    if args.json {
+        let report = StyleReport::new(
+            args.output.clone(),
+            &out,
+            first_terms.as_ref(),
+            &config.style_layers,
+        );
+        super::detect::print_json(&report)?;
     }
     Ok(())
 }

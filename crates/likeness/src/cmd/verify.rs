@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify};
+use likeness_face::report::VerifyReport;
 use likeness_learn::head::VerifierHead;
-use serde_json::json;
 
-use super::detect::{FacePipelineArgs, detection_json, single_face};
+use super::detect::{FacePipelineArgs, print_json, single_face};
 
 /// Verify (1:1): the distance between the faces of two photos, and whether it is within the
 /// tolerance. Each photo should show one face; if one shows several, the largest is used
@@ -53,15 +53,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         None => None,
     };
     if args.json {
-        let out = json!({
-            "a": {"file": args.a, "face": detection_json(&a.detection)},
-            "b": {"file": args.b, "face": detection_json(&b.detection)},
-            "distance": verdict.distance,
-            "tolerance": verdict.tolerance,
-            "same": verdict.same,
-            "probability_same": probability,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&VerifyReport::new(
+            (&args.a, &a),
+            (&args.b, &b),
+            &verdict,
+            probability,
+        ))?;
     } else {
         println!(
             "{}: distance {:.4} (tolerance {})",
