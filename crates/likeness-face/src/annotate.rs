@@ -52,7 +52,8 @@ mod tests {
         assert_eq!(px(100, 110), draw::YELLOW);
         assert_eq!(px(100, 100), draw::WHITE);
         // the label sits above the box
-        let above = (0..40).any(|y| px(52, y) == draw::GREEN || px(52, y) == draw::BLACK);
+        let above = (36..56).any(|y| px(52, y) == draw::GREEN || px(52, y) == draw::BLACK);
+        assert_eq!(px(52, 20), draw::WHITE);
         assert!(above);
     }
 }

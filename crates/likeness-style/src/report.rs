@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(v["style_layers"][1]["layer"], "relu2_1");
         assert_eq!(v["style_layers"][1]["cost"], 0.25);
         assert_eq!(v["stopped"], "converged");
-        assert_eq!((v["width"].clone(), v["iterations"].clone()), (3.into(), 7.into()));
+        assert_eq!(
+            (v["width"].clone(), v["iterations"].clone()),
+            (3.into(), 7.into())
+        );
         assert_eq!(v["seconds"], 1.5);
     }
 }

@@ -576,3 +576,48 @@ fn an_empty_model_cache_says_how_to_fill_it() {
     assert!(err.contains("models fetch"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `--json` writes a path that is not UTF-8 lossily (U+FFFD for the bad byte) instead of
+/// panicking, for every face command that prints paths.
+#[cfg(unix)]
+#[test]
+fn json_output_with_a_non_utf8_path_works() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("non_utf8");
+    let photo = dir.join(OsStr::from_bytes(b"astronaut-\xff.png"));
+    std::fs::copy(sample("astronaut.png"), &photo).unwrap();
+    let lossy = photo.to_string_lossy().into_owned();
+    assert!(lossy.contains('\u{FFFD}'));
+    let run = |args: &[&OsStr]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_likeness"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let p = photo.as_os_str();
+    let json = OsStr::new("--json");
+    let detect = run(&[OsStr::new("detect"), p, json]);
+    assert_eq!(detect["file"], lossy.as_str());
+    assert_eq!(detect["faces"].as_array().unwrap().len(), 1);
+    let encode = run(&[OsStr::new("encode"), p, json]);
+    assert_eq!(encode[0]["file"], lossy.as_str());
+    assert_eq!(
+        encode[0]["faces"][0]["embedding"].as_array().unwrap().len(),
+        128
+    );
+    let verify = run(&[OsStr::new("verify"), p, p, json]);
+    assert_eq!(verify["a"]["file"], lossy.as_str());
+    assert_eq!(verify["same"], true);
+    let known = dir.join("known");
+    std::fs::create_dir_all(&known).unwrap();
+    std::fs::copy(sample("astronaut.png"), known.join("eileen.png")).unwrap();
+    let recognise = run(&[OsStr::new("recognise"), known.as_os_str(), p, json]);
+    assert_eq!(recognise["results"][0]["file"], lossy.as_str());
+    assert_eq!(
+        recognise["results"][0]["faces"][0]["matches"][0]["name"],
+        "eileen"
+    );
+}
