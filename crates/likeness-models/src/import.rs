@@ -4,6 +4,7 @@ use std::path::Path;
 
 use likeness_nn::import::blazeface_onnx::blazeface_from_onnx;
 use likeness_nn::import::dlib;
+use likeness_nn::import::liveness_onnx::liveness_from_onnx;
 use likeness_nn::import::vgg_onnx::vgg16_from_onnx;
 use likeness_nn::nets::blazeface::BlazeFaceVariant;
 use likeness_nn::weights::WeightMap;
@@ -19,6 +20,7 @@ pub fn import(model: &Model, bytes: &[u8], path: &Path) -> Result<WeightMap> {
         Importer::VggOnnx => vgg16_from_onnx(bytes),
         Importer::BlazeFaceFront => blazeface_from_onnx(bytes, BlazeFaceVariant::Front),
         Importer::BlazeFaceBack => blazeface_from_onnx(bytes, BlazeFaceVariant::Back),
+        Importer::LivenessOnnx => liveness_from_onnx(bytes),
     };
     imported.map_err(|cause| ModelsError::Import {
         model: model.name,

@@ -32,6 +32,8 @@ enum Command {
     Detect(cmd::detect::DetectArgs),
     /// Encode every face of photos (box, landmarks, 128-D embedding).
     Encode(cmd::encode::EncodeArgs),
+    /// Is each face a live person or a picture of one? (passive liveness, per face)
+    Liveness(cmd::liveness::LivenessArgs),
     /// Are two photos of the same person? (distance and verdict)
     Verify(cmd::verify::VerifyArgs),
     /// The gallery of enrolled people: enrol, list, rename, remove, identify.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Detect(args) => cmd::detect::run(args),
         Command::Encode(args) => cmd::encode::run(args),
+        Command::Liveness(args) => cmd::liveness::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Gallery(args) => cmd::gallery::run(args),
         Command::Recognise(args) => cmd::recognise::run(args),

@@ -19,7 +19,7 @@ fn every_model_and_sample_is_verified() {
     let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let items = listing["items"].as_array().unwrap();
     let kinds = |k: &str| items.iter().filter(|i| i["kind"] == k).count();
-    assert_eq!(kinds("model"), 5, "{listing:#}");
+    assert_eq!(kinds("model"), 6, "{listing:#}");
     assert!(kinds("sample") >= 10, "{listing:#}");
     let bad: Vec<String> = items
         .iter()
@@ -86,7 +86,7 @@ fn fetch_from_archives_into_an_empty_home_rebuilds_the_same_models() {
         .filter(|i| i["kind"] == "model")
         .filter_map(|i| i["name"].as_str())
         .collect();
-    assert_eq!(models.len(), 5, "{listing:#}");
+    assert_eq!(models.len(), 6, "{listing:#}");
     // The same tensors and metadata (not bytes: a cache filled before safetensors headers were
     // written sorted holds the same networks with its metadata in another order).
     let weights = |path: std::path::PathBuf| WeightMap::load(&path).unwrap();

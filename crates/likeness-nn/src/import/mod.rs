@@ -6,6 +6,7 @@
 
 pub mod blazeface_onnx;
 pub mod dlib;
+pub mod liveness_onnx;
 pub mod onnx;
 pub mod protobuf;
 pub mod torch;

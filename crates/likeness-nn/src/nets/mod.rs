@@ -3,4 +3,5 @@ pub mod blazeface;
 mod blazeface_cpu;
 pub mod convnd;
 pub mod dlib_resnet;
+pub mod liveness;
 pub mod vgg;

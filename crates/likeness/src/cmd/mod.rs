@@ -5,6 +5,7 @@ pub mod detect;
 pub mod encode;
 pub mod eval;
 pub mod gallery;
+pub mod liveness;
 pub mod models;
 pub mod probe;
 pub mod recognise;

@@ -1,0 +1,118 @@
+//! `likeness liveness`, run as a user runs it on the model cache's sample photos.
+//!
+//! Needs the model cache (`cargo run -p likeness -- models fetch`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use likeness_face::liveness::{LIVE_THRESHOLD, MODEL_LIVENESS};
+use likeness_models::Cache;
+use likeness_nn::image::Image;
+use serde_json::Value;
+
+fn sample(name: &str) -> PathBuf {
+    let cache = Cache::from_env().unwrap();
+    if let Err(e) = cache.require(&[MODEL_LIVENESS, "blazeface_front", "blazeface_back"]) {
+        panic!("{e}");
+    }
+    cache.sample_path(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("liveness_cli-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn likeness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_ok(args: &[&str]) -> Value {
+    let out = likeness(args);
+    assert!(
+        out.status.success(),
+        "likeness {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn liveness_judges_each_face_and_writes_the_crop_it_judged() {
+    let dir = scratch("crops");
+    let crops = dir.join("crops");
+    let astronaut = sample("astronaut.png");
+    let t1 = sample("t1.jpg");
+    let report = json_ok(&[
+        "liveness",
+        "--json",
+        "--crops",
+        s(&crops),
+        s(&astronaut),
+        s(&t1),
+    ]);
+    let photos = report.as_array().unwrap();
+    assert_eq!(photos.len(), 2);
+    let faces = |i: usize| photos[i]["faces"].as_array().unwrap().clone();
+    assert_eq!(faces(0).len(), 1, "{report:#}");
+    assert_eq!(faces(1).len(), 6, "{report:#}");
+    // The astronaut, a plain photograph of a live person, is live with a wide margin.
+    let a = &faces(0)[0];
+    assert_eq!(a["verdict"], "live", "{a:#}");
+    assert!(a["score"].as_f64().unwrap() > 0.95, "{a:#}");
+    for face in faces(0).iter().chain(&faces(1)) {
+        let score = face["score"].as_f64().unwrap() as f32;
+        assert!((0.0..=1.0).contains(&score));
+        let want = if score >= LIVE_THRESHOLD {
+            "live"
+        } else {
+            "spoof"
+        };
+        assert_eq!(face["verdict"], want, "{face:#}");
+        // The window judged holds the face box.
+        let b: Vec<f64> = serde_json::from_value(face["box"].clone()).unwrap();
+        let c: Vec<f64> = serde_json::from_value(face["crop"].clone()).unwrap();
+        assert!(c[0] <= b[0] + 1.0 && c[1] <= b[1] + 1.0, "{face:#}");
+        assert!(
+            c[0] + c[2] >= b[2] - 1.0 && c[1] + c[3] >= b[3] - 1.0,
+            "{face:#}"
+        );
+        let crop = Image::open(Path::new(face["crop_file"].as_str().unwrap())).unwrap();
+        assert_eq!((crop.width, crop.height), (128, 128));
+    }
+    assert!(crops.join("t1_face5.png").is_file());
+}
+
+#[test]
+fn the_threshold_decides_the_verdict_and_nonsense_is_refused() {
+    let astronaut = sample("astronaut.png");
+    let strict = json_ok(&["liveness", "--json", "--threshold", "1", s(&astronaut)]);
+    assert_eq!(strict[0]["faces"][0]["verdict"], "spoof", "{strict:#}");
+    for bad in ["1.5", "-0.1", "NaN", "x"] {
+        let out = likeness(&["liveness", "--threshold", bad, s(&astronaut)]);
+        assert!(!out.status.success(), "--threshold {bad} accepted");
+    }
+}
+
+#[test]
+fn a_bad_photo_is_named_and_the_others_still_judged() {
+    let dir = scratch("bad");
+    let missing = dir.join("missing.jpg");
+    let astronaut = sample("astronaut.png");
+    let out = likeness(&["liveness", "--json", s(&missing), s(&astronaut)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(s(&missing)), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), 1, "{report:#}");
+}
