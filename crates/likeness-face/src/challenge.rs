@@ -146,7 +146,7 @@ pub fn judge_head_turn(frames: &[Keypoints], turn: Option<Turn>) -> Result<Chall
         (Some(Turn::Left), false) | (Some(Turn::Right), true)
     ) {
         Some(Failure::WrongWay)
-    } else if !(planar_residual >= MIN_PLANAR_RESIDUAL) {
+    } else if planar_residual.is_nan() || planar_residual < MIN_PLANAR_RESIDUAL {
         Some(Failure::Planar)
     } else {
         None
@@ -265,10 +265,10 @@ fn fit_homography(
             ([x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y], u),
             ([0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y], v),
         ] {
-            for i in 0..8 {
-                atr[i] += row[i] * rhs;
-                for j in 0..8 {
-                    ata[i][j] += row[i] * row[j];
+            for ((ata_i, atr_i), &ri) in ata.iter_mut().zip(&mut atr).zip(&row) {
+                *atr_i += ri * rhs;
+                for (x, &rj) in ata_i.iter_mut().zip(&row) {
+                    *x += ri * rj;
                 }
             }
         }
@@ -289,8 +289,9 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
         b.swap(col, pivot);
         for row in col + 1..8 {
             let f = a[row][col] / a[col][col];
-            for k in col..8 {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
             b[row] -= f * b[col];
         }

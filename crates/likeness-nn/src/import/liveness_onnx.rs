@@ -89,7 +89,12 @@ pub fn liveness_from_onnx(bytes: &[u8]) -> Result<WeightMap> {
         let t = input(&model, bn, k + 1, &[EMBED_DIM])?;
         map.insert(format!("embed_bn.{name}"), t.shape, t.data)?;
     }
-    if let Some(v) = map.get("embed_bn.var")?.data.iter().find(|v| !(**v >= 0.0)) {
+    if let Some(v) = map
+        .get("embed_bn.var")?
+        .data
+        .iter()
+        .find(|v| v.is_nan() || **v < 0.0)
+    {
         return Err(NnError::Mismatch(format!(
             "batch norm variance {v} is negative or NaN"
         )));
