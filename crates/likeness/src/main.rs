@@ -47,6 +47,8 @@ enum Command {
     /// Learn the similarity function: a verification head on labelled pairs.
     #[command(subcommand)]
     Train(cmd::train::TrainCommand),
+    /// Serve the HTTP API, style jobs and the web page (`likeness serve --help`).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cmd::probe::run(*args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(command) => cmd::train::run(command),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

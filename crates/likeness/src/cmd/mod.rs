@@ -9,6 +9,7 @@ pub mod liveness;
 pub mod models;
 pub mod probe;
 pub mod recognise;
+pub mod serve;
 pub mod style;
 pub mod train;
 pub mod verify;
