@@ -4,9 +4,10 @@
 
 use crate::error::{FaceError, Result};
 
-/// dlib's conventional decision threshold on the L2 distance between its embeddings: two
-/// faces closer than this are the same person (dlib's face_recognition example, LFW 99.38 %).
-pub const DEFAULT_TOLERANCE: f32 = 0.6;
+/// The tolerance of the default embedder (dlib's; [`crate::embedder::DLIB_TOLERANCE`] says
+/// where 0.6 comes from). Other embedders carry their own in
+/// [`EmbedderInfo::tolerance`](crate::embedder::EmbedderInfo::tolerance).
+pub const DEFAULT_TOLERANCE: f32 = crate::embedder::DLIB_TOLERANCE;
 
 /// A face embedding: 128 values for dlib's ResNet (L2-normalised there). Kept as a vector so
 /// other embedders, with other lengths, fit the same gallery and comparisons.

@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 use likeness_models::Cache;
 use likeness_nn::image::Image;
-use likeness_nn::nets::dlib_resnet::{self, DlibResNet};
 use likeness_nn::weights::WeightMap;
 
 use crate::align::{self, Chip, DRect, Landmarks5};
 use crate::detect::{DetectOptions, Detection, Detector, faceness};
+use crate::embedder::{DlibEmbedder, Embedder};
 use crate::error::{FaceError, Result};
 use crate::landmarks::ShapePredictor;
 
@@ -42,7 +42,7 @@ pub use crate::compare::{DEFAULT_TOLERANCE, Embedding, Match, Verdict, identify,
 pub const MODEL_FRONT: &str = "blazeface_front";
 pub const MODEL_BACK: &str = "blazeface_back";
 pub const MODEL_SHAPE: &str = "dlib_shape_predictor_5";
-pub const MODEL_EMBEDDER: &str = "dlib_resnet";
+pub const MODEL_EMBEDDER: &str = crate::embedder::DLIB_ID;
 
 /// dlib's HOG box for a BlazeFace detection, fitted by least squares over the 26 faces of
 /// `shared/reference/dlib_chips.npz` (BlazeFace boxes on our side, dlib's boxes on the other;
@@ -135,7 +135,7 @@ pub struct StageTimes {
 pub struct Faces {
     pub detector: Detector,
     predictor: ShapePredictor,
-    embedder: DlibResNet,
+    embedder: Box<dyn Embedder>,
     device: Device,
     /// How [`Faces::landmarks`] places the landmarks.
     pub alignment: Alignment,
@@ -144,7 +144,7 @@ pub struct Faces {
     pub faceness: Option<f32>,
     /// dlib's own network, kept for the face-ness check when [`Faces::with_embedder`] replaced
     /// the embedder (the check is defined on dlib's embeddings).
-    reference_embedder: Option<DlibResNet>,
+    reference_embedder: Option<Box<dyn Embedder>>,
 }
 
 /// dlib's face box (its HOG detector's convention: what the shape predictor was trained on)
@@ -187,13 +187,8 @@ impl Faces {
             &likeness_nn::device::cpu(),
         )?;
         if let EmbedderChoice::DlibFile(path) = &config.embedder {
-            let model_error = |message: String| FaceError::Model {
-                path: path.clone(),
-                message,
-            };
-            let tuned = WeightMap::load(path).map_err(|e| model_error(e.to_string()))?;
-            check_dlib_format(&tuned).map_err(model_error)?;
-            faces = faces.with_embedder(&tuned)?;
+            let tuned = DlibEmbedder::fine_tuned(path, &faces.device)?;
+            faces = faces.with_embedder(Box::new(tuned));
         }
         faces.detector.options = config.detector.clone();
         faces.alignment = config.alignment;
@@ -216,7 +211,7 @@ impl Faces {
         Ok(Faces {
             detector: Detector::load(front, back, device)?,
             predictor: ShapePredictor::load(shape)?,
-            embedder: DlibResNet::load(embedder, device)?,
+            embedder: Box::new(DlibEmbedder::from_weights(embedder, device)?),
             device: device.clone(),
             alignment: Alignment::default(),
             faceness: Some(faceness::MIN_NON_FACE_DISTANCE),
@@ -224,14 +219,18 @@ impl Faces {
         })
     }
 
-    /// The same pipeline embedding with other weights of dlib's network: a fine-tuned copy
-    /// (`likeness train encoder --init dlib`), recognised by its `format = dlib_resnet`.
-    pub fn with_embedder(mut self, weights: &WeightMap) -> Result<Self> {
-        check_dlib_format(weights).map_err(FaceError::Invalid)?;
-        let original =
-            std::mem::replace(&mut self.embedder, DlibResNet::load(weights, &self.device)?);
+    /// The same pipeline embedding with another [`Embedder`] (dlib's own network stays for
+    /// the face-ness check, which is defined on its embeddings).
+    pub fn with_embedder(mut self, embedder: Box<dyn Embedder>) -> Self {
+        let original = std::mem::replace(&mut self.embedder, embedder);
         self.reference_embedder.get_or_insert(original);
-        Ok(self)
+        self
+    }
+
+    /// The embedder: its id (what a gallery records), chip geometry, metric and default
+    /// tolerance.
+    pub fn embedder(&self) -> &dyn Embedder {
+        self.embedder.as_ref()
     }
 
     /// The faces in `image`, best first: the detector's, less those that fail the face-ness
@@ -254,20 +253,30 @@ impl Faces {
         }
     }
 
-    /// The 150×150 chip dlib's network embeds.
+    /// The chip the embedder takes (its [`ChipGeometry`](crate::embedder::ChipGeometry);
+    /// dlib: 150×150, padding 0.25).
     pub fn chip(&self, image: &Image, landmarks: &Landmarks5) -> Result<Chip> {
-        align::align(image, landmarks)
+        let geometry = self.embedder.info().chip;
+        align::extract_chip(
+            image,
+            &align::face_chip_details(landmarks, geometry.size, geometry.padding)?,
+        )
+    }
+
+    /// The embedder's chip of the most confident face of `image`, if
+    /// there is a face: what `train encoder --faces` learns from.
+    pub fn best_chip(&self, image: &Image) -> Result<Option<Chip>> {
+        let Some(detection) = self.detect(image)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let landmarks = self.landmarks(image, &detection)?;
+        Ok(Some(self.chip(image, &landmarks)?))
     }
 
     /// Embeddings of chips, all in one forward pass.
     pub fn embed(&self, chips: &[Chip]) -> Result<Vec<Embedding>> {
         let images: Vec<Image> = chips.iter().map(|c| c.image.clone()).collect();
-        Ok(self
-            .embedder
-            .embed(&images, &self.device)?
-            .into_iter()
-            .map(Embedding)
-            .collect())
+        self.embedder.embed(&images)
     }
 
     /// Every face of `image`, best detection first, with landmarks and embedding.
@@ -367,10 +376,7 @@ impl Faces {
         let reference: Vec<Embedding> = match &self.reference_embedder {
             Some(dlib) if !chips.is_empty() => {
                 let images: Vec<Image> = chips.iter().map(|c| c.image.clone()).collect();
-                dlib.embed(&images, &self.device)?
-                    .into_iter()
-                    .map(Embedding)
-                    .collect()
+                dlib.embed(&images)?
             }
             _ => embeddings.to_vec(),
         };
@@ -399,19 +405,6 @@ pub fn largest(faces: &[Face]) -> Option<usize> {
         }
     }
     best
-}
-
-/// `Ok` if `weights` hold dlib's architecture (their metadata says so), else why not.
-fn check_dlib_format(weights: &WeightMap) -> std::result::Result<(), String> {
-    if weights.meta("format") == Some(dlib_resnet::FORMAT) {
-        return Ok(());
-    }
-    Err(format!(
-        "not a network of dlib's architecture (metadata format = {:?}, expected {:?}); face \
-         commands take encoders made by `likeness train encoder --init dlib`",
-        weights.meta("format"),
-        dlib_resnet::FORMAT
-    ))
 }
 
 #[cfg(test)]

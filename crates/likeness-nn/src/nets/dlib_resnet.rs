@@ -53,10 +53,6 @@ pub const INPUT_SCALE: f32 = 256.0;
 /// Length of the descriptor.
 pub const EMBEDDING_DIM: usize = 128;
 
-/// dlib's same-person threshold on the Euclidean distance between two descriptors
-/// (`loss_metric`'s `distance_threshold`, stored in the model file).
-pub const DISTANCE_THRESHOLD: f32 = 0.6;
-
 /// One stage of residual blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stage {

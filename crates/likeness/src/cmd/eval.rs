@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use likeness_face::{EmbedderChoice, Faces, FacesConfig};
 use likeness_learn::encoder::AnyEncoder;
 use likeness_learn::eval::{self, EvalReport, Evaluation, LFW_FOLDS};
 use likeness_learn::pairs::{self, EmbeddingMap, Pair, PairList};
 use likeness_nn::image::Image;
+use likeness_nn::nets::dlib_resnet;
 use likeness_nn::weights::WeightMap;
 
 /// Warnings printed one by one before they are only counted.
@@ -167,55 +169,45 @@ fn score(list: &[Pair], embeddings: &EmbeddingMap) -> anyhow::Result<Vec<Scored>
     Ok(out)
 }
 
-/// The network that turns an image into embeddings.
-enum Embedder {
-    /// Faces pipeline: the most confident face's dlib embedding.
-    Faces(Box<likeness_face::faces::Faces>),
-    /// A trained small encoder on the whole image.
+/// What turns an image into an embedding.
+enum ImageEmbedder {
+    /// The faces pipeline with its embedder (dlib's, or a fine-tuned copy given with
+    /// `--encoder`): the most confident face's embedding.
+    Faces(Box<Faces>),
+    /// A small encoder trained by `train encoder`, on the whole image (no face detection).
     Small(AnyEncoder),
-    /// A fine-tuned dlib network on the most confident face's aligned chip.
-    Tuned(Box<likeness_face::faces::Faces>, AnyEncoder),
 }
 
-impl Embedder {
+impl ImageEmbedder {
     fn load(encoder: Option<&Path>) -> anyhow::Result<Self> {
-        let faces = || -> anyhow::Result<Box<likeness_face::faces::Faces>> {
+        let faces = |choice: EmbedderChoice| -> anyhow::Result<Self> {
             let cache = likeness_models::Cache::from_env()?;
-            let faces = likeness_face::faces::Faces::load(&cache)
+            let config = FacesConfig::default().with_embedder(choice);
+            let faces = Faces::new(&config, &cache)
                 .context("loading the faces pipeline (run `likeness models fetch` first)")?;
-            Ok(Box::new(faces))
+            Ok(ImageEmbedder::Faces(Box::new(faces)))
         };
-        Ok(match encoder {
-            Some(path) => {
-                let weights = WeightMap::load(path)?;
-                let net = AnyEncoder::load(&weights, &likeness_nn::device::cpu())
-                    .with_context(|| format!("loading the encoder {}", path.display()))?;
-                if net.wants_face_chips() {
-                    Embedder::Tuned(faces()?, net)
-                } else {
-                    Embedder::Small(net)
-                }
-            }
-            None => Embedder::Faces(faces()?),
-        })
+        let Some(path) = encoder else {
+            return faces(EmbedderChoice::Dlib);
+        };
+        let weights = WeightMap::load(path)
+            .with_context(|| format!("loading the encoder {}", path.display()))?;
+        if weights.meta("format") == Some(dlib_resnet::FORMAT) {
+            return faces(EmbedderChoice::DlibFile(path.to_path_buf()));
+        }
+        let net = AnyEncoder::load(&weights, &likeness_nn::device::cpu())
+            .with_context(|| format!("loading the encoder {}", path.display()))?;
+        Ok(ImageEmbedder::Small(net))
     }
 
     fn embed(&self, image: &Image) -> anyhow::Result<Option<Vec<f32>>> {
         Ok(match self {
-            Embedder::Faces(faces) => faces
+            ImageEmbedder::Faces(faces) => faces
                 .encode(image)?
                 .into_iter()
                 .next()
                 .map(|f| f.embedding.0),
-            Embedder::Small(net) => net.embed(std::slice::from_ref(image))?.into_iter().next(),
-            Embedder::Tuned(faces, net) => {
-                let Some(detection) = faces.detect(image)?.into_iter().next() else {
-                    return Ok(None);
-                };
-                let landmarks = faces.landmarks(image, &detection)?;
-                let chip = faces.chip(image, &landmarks)?.image;
-                net.embed(std::slice::from_ref(&chip))?.into_iter().next()
-            }
+            ImageEmbedder::Small(net) => net.embed(std::slice::from_ref(image))?.into_iter().next(),
         })
     }
 }
@@ -228,7 +220,7 @@ fn embed_images(
     root: &Path,
     encoder: Option<&Path>,
 ) -> anyhow::Result<EmbeddingMap> {
-    let embedder = Embedder::load(encoder)?;
+    let embedder = ImageEmbedder::load(encoder)?;
     let mut names: Vec<&str> = list
         .iter()
         .flat_map(|p| [p.a.as_str(), p.b.as_str()])

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use anyhow::{Context, bail};
 use clap::Args;
 use likeness_face::compare::matches;
-use likeness_face::faces::{DEFAULT_TOLERANCE, largest};
+use likeness_face::faces::largest;
 use likeness_face::report::{RecogniseReport, RecognisedFace, RecognisedFile};
 use likeness_face::{Face, Faces, KnownFace};
 
@@ -33,9 +33,10 @@ pub struct RecogniseArgs {
     known_dir: PathBuf,
     /// A photo, or a folder of photos, to recognise.
     unknown: PathBuf,
-    /// Largest distance still taken as a match (lower is stricter).
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
-    tolerance: f32,
+    /// Largest distance still taken as a match (lower is stricter) [default: the embedder's;
+    /// 0.6 for dlib's network].
+    #[arg(long)]
+    tolerance: Option<f32>,
     /// Photos processed at once (the workers share one copy of the networks).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     jobs: u32,
@@ -63,6 +64,7 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
         bail!("{}: no such file or folder", args.unknown.display());
     };
     let faces = args.pipeline.load()?;
+    let tolerance = args.tolerance.unwrap_or(faces.embedder().info().tolerance);
     let jobs = args.jobs as usize;
     let mut failed = 0usize;
 
@@ -107,7 +109,7 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
         };
         let mut recognised = Vec::new();
         for face in &found {
-            match matches(&known, &face.embedding, args.tolerance) {
+            match matches(&known, &face.embedding, tolerance) {
                 Ok(m) => recognised.push(RecognisedFace {
                     face: (&face.detection).into(),
                     matches: m,
@@ -134,7 +136,7 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
     if args.json {
         print_json(&RecogniseReport {
             known: known.into_iter().map(|k| k.name).collect(),
-            tolerance: args.tolerance,
+            tolerance,
             results,
         })?;
     }

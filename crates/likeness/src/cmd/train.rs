@@ -308,7 +308,7 @@ fn read_identities(args: &EncoderArgs) -> anyhow::Result<Identities> {
             match Image::open(&file) {
                 Ok(image) => {
                     let chip = match &faces {
-                        Some(f) => first_chip(f, &image)?,
+                        Some(f) => f.best_chip(&image)?.map(|c| c.image),
                         None => None,
                     };
                     aligned += usize::from(chip.is_some());
@@ -348,15 +348,6 @@ fn read_identities(args: &EncoderArgs) -> anyhow::Result<Identities> {
         }
     );
     Ok((data, names))
-}
-
-/// The aligned chip of the most confident face, if any.
-fn first_chip(faces: &likeness_face::faces::Faces, image: &Image) -> anyhow::Result<Option<Image>> {
-    let Some(detection) = faces.detect(image)?.into_iter().next() else {
-        return Ok(None);
-    };
-    let landmarks = faces.landmarks(image, &detection)?;
-    Ok(Some(faces.chip(image, &landmarks)?.image))
 }
 
 fn encoder(args: EncoderArgs) -> anyhow::Result<()> {

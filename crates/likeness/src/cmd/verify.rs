@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use likeness_face::faces::{DEFAULT_TOLERANCE, verify};
+use likeness_face::faces::verify;
 use likeness_face::report::VerifyReport;
 use likeness_learn::head::VerifierHead;
 
@@ -19,10 +19,10 @@ pub struct VerifyArgs {
     a: PathBuf,
     /// Second photo.
     b: PathBuf,
-    /// Largest distance still judged the same person (dlib's convention: 0.6; lower is
-    /// stricter).
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
-    tolerance: f32,
+    /// Largest distance still judged the same person (lower is stricter) [default: the
+    /// embedder's; 0.6 for dlib's network, its authors' convention].
+    #[arg(long)]
+    tolerance: Option<f32>,
     #[command(flatten)]
     pipeline: FacePipelineArgs,
     /// A verification head (`likeness train verifier`): also print its probability that the
@@ -47,7 +47,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let faces = args.pipeline.load()?;
     let a = single_face(&faces, &args.a)?;
     let b = single_face(&faces, &args.b)?;
-    let verdict = verify(&a.embedding, &b.embedding, args.tolerance)?;
+    let tolerance = args.tolerance.unwrap_or(faces.embedder().info().tolerance);
+    let verdict = verify(&a.embedding, &b.embedding, tolerance)?;
     let probability = match &head {
         Some(h) => Some(h.probability(&a.embedding.0, &b.embedding.0)?),
         None => None,
