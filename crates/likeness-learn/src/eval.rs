@@ -330,36 +330,104 @@ pub fn evaluate(distances: &[f64], same: &[bool], fold: &[usize]) -> Result<Eval
 const PLOT: u32 = 360;
 const MARGIN: u32 = 48;
 
-/// The ROC curve as a picture: TAR against FAR on linear axes, the chance diagonal in grey,
-/// the EER point marked, AUC and EER written in the corner.
+/// The fewest decades the FAR axis spans (1e-3 … 1): TAR at FAR 1e-3, where verification
+/// lives, must be readable even on a small pair list.
+const MIN_FAR_DECADES: i32 = 3;
+/// The most decades the FAR axis spans (1e-6 … 1): beyond that even a large benchmark has no
+/// negatives to measure a rate with.
+const MAX_FAR_DECADES: i32 = 6;
+
+/// Decades of the FAR axis for `negatives` different pairs: down to the smallest false accept
+/// rate they can show (one false accept, 1/negatives), within [`MIN_FAR_DECADES`] and
+/// [`MAX_FAR_DECADES`].
+fn far_decades(negatives: usize) -> i32 {
+    let smallest = 1.0 / negatives.max(1) as f64;
+    let decades = (-smallest.log10()).ceil() as i32;
+    decades.clamp(MIN_FAR_DECADES, MAX_FAR_DECADES)
+}
+
+/// Where `far` lies on a log axis of `decades` decades ending at 1: 0 at the left edge
+/// (10^-decades, and every smaller rate, 0 included), 1 at the right.
+fn far_position(far: f64, decades: i32) -> f64 {
+    if far <= 0.0 {
+        return 0.0;
+    }
+    ((far.log10() + decades as f64) / decades as f64).clamp(0.0, 1.0)
+}
+
+/// The ROC curve as a picture: TAR (linear) against FAR on a log axis, one grid line per
+/// decade, so that the low false accept rates verification is judged at (1e-3) get as much
+/// room as the rest; the chance line in grey, the TAR@FAR points and the EER point marked,
+/// AUC and EER written in the corner.
 pub fn roc_picture(evaluation: &Evaluation) -> Image {
     let side = PLOT + 2 * MARGIN;
     let mut img = draw::canvas(side, side, draw::WHITE);
     let (x0, y0, s) = (MARGIN as f32, (MARGIN + PLOT) as f32, PLOT as f32);
-    let at = |far: f64, tar: f64| (x0 + far as f32 * s, y0 - tar as f32 * s);
-    for t in 0..=4 {
-        let v = t as f64 / 4.0;
-        let (gx, _) = at(v, 0.0);
-        let (_, gy) = at(0.0, v);
+    let decades = far_decades(evaluation.negatives);
+    let at = |far: f64, tar: f64| {
+        (
+            x0 + far_position(far, decades) as f32 * s,
+            y0 - tar as f32 * s,
+        )
+    };
+    for d in (0..=decades).rev() {
+        let far = 10f64.powi(-d);
+        let (gx, _) = at(far, 0.0);
         draw::line(&mut img, gx, y0, gx, y0 - s, [225, 225, 225], 1);
-        draw::line(&mut img, x0, gy, x0 + s, gy, [225, 225, 225], 1);
-        let label = format!("{v:.2}");
+        let label = if d == 0 {
+            "1".to_string()
+        } else {
+            format!("1e-{d}")
+        };
         draw::text(
             &mut img,
-            gx as i64 - 12,
+            gx as i64 - 10,
             y0 as i64 + 6,
             &label,
             draw::BLACK,
             1,
         );
-        draw::text(&mut img, 8, gy as i64 - 4, &label, draw::BLACK, 1);
     }
-    draw::line(&mut img, x0, y0, x0 + s, y0 - s, draw::GREY, 1);
+    for t in 0..=4 {
+        let v = t as f64 / 4.0;
+        let (_, gy) = at(1.0, v);
+        draw::line(&mut img, x0, gy, x0 + s, gy, [225, 225, 225], 1);
+        draw::text(
+            &mut img,
+            8,
+            gy as i64 - 4,
+            &format!("{v:.2}"),
+            draw::BLACK,
+            1,
+        );
+    }
+    // chance: TAR = FAR, a curve on these axes
+    let chance: Vec<(f32, f32)> = (0..=100)
+        .map(|i| {
+            let far = 10f64.powf(-decades as f64 * (1.0 - i as f64 / 100.0));
+            at(far, far)
+        })
+        .collect();
+    for w in chance.windows(2) {
+        draw::line(&mut img, w[0].0, w[0].1, w[1].0, w[1].1, draw::GREY, 1);
+    }
     draw::rect(&mut img, x0, y0 - s, x0 + s, y0, draw::BLACK, 1);
     for w in evaluation.roc.windows(2) {
         let (ax, ay) = at(w[0].far, w[0].tar);
         let (bx, by) = at(w[1].far, w[1].tar);
         draw::line(&mut img, ax, ay, bx, by, draw::BLUE, 2);
+    }
+    for t in &evaluation.tar_at_far {
+        let (px, py) = at(t.far, t.tar);
+        draw::dot(&mut img, px, py, 3.0, draw::GREEN);
+        draw::text(
+            &mut img,
+            px as i64 + 5,
+            py as i64 + 6,
+            &format!("{:.3}", t.tar),
+            draw::BLACK,
+            1,
+        );
     }
     let (ex, ey) = at(evaluation.eer, 1.0 - evaluation.eer);
     draw::dot(&mut img, ex, ey, 4.0, draw::RED);
@@ -367,7 +435,7 @@ pub fn roc_picture(evaluation: &Evaluation) -> Image {
         &mut img,
         MARGIN as i64,
         12,
-        "ROC: TAR vs FAR",
+        "ROC: TAR vs FAR (log)",
         draw::BLACK,
         2,
     );
@@ -541,5 +609,35 @@ mod tests {
         let blue = (0..img.height)
             .any(|y| (MARGIN - 1..=MARGIN + 1).any(|x| img.pixel(x, y) == draw::BLUE));
         assert!(blue);
+    }
+
+    #[test]
+    fn the_far_axis_is_logarithmic_with_at_least_three_decades() {
+        // 1e-3 sits a quarter from the left on four decades, at the left edge on three
+        assert!((far_position(1e-3, 4) - 0.25).abs() < 1e-12);
+        assert_eq!(far_position(1e-3, 3), 0.0);
+        assert_eq!(far_position(1.0, 4), 1.0);
+        assert!((far_position(1e-2, 4) - 0.5).abs() < 1e-12);
+        // a FAR of 0 and rates below the axis go to its left edge
+        assert_eq!(far_position(0.0, 4), 0.0);
+        assert_eq!(far_position(1e-9, 4), 0.0);
+        // decades follow the smallest rate the negatives can show
+        assert_eq!(far_decades(10), 3);
+        assert_eq!(far_decades(3000), 4);
+        assert_eq!(far_decades(10_000), 4);
+        assert_eq!(far_decades(10_001), 5);
+        assert_eq!(far_decades(usize::MAX), 6);
+    }
+
+    #[test]
+    fn the_roc_picture_marks_tar_at_far_where_the_log_axis_puts_it() {
+        let (d, s) = separable();
+        let e = evaluate(&d, &s, &contiguous_folds(d.len(), LFW_FOLDS)).unwrap();
+        let img = roc_picture(&e);
+        let decades = far_decades(e.negatives);
+        let t = e.tar_at_far.iter().find(|t| t.far == 1e-2).unwrap();
+        let x = MARGIN as f64 + far_position(1e-2, decades) * PLOT as f64;
+        let y = (MARGIN + PLOT) as f64 - t.tar * PLOT as f64;
+        assert_eq!(img.pixel(x as u32, y as u32), draw::GREEN);
     }
 }
