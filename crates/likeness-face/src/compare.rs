@@ -26,11 +26,15 @@ impl Embedding {
         self.0.is_empty()
     }
 
-    /// Euclidean distance to another embedding of the same length.
+    /// Euclidean distance to another embedding of the same length. Non-finite values are an
+    /// error, never a NaN distance (every comparison with NaN is false, so it would read
+    /// "different" or "unknown" when nothing was compared at all).
     pub fn distance(&self, other: &Embedding) -> Result<f32> {
         if self.len() != other.len() {
             return Err(FaceError::Dimension(self.len(), other.len()));
         }
+        likeness_nn::check_finite("an embedding", &self.0)?;
+        likeness_nn::check_finite("an embedding", &other.0)?;
         let sum: f64 = self
             .0
             .iter()

@@ -346,6 +346,7 @@ pub fn embed_images<N: TripletNet>(net: &N, images: &[Image]) -> Result<Vec<Vec<
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| LearnError::Data(format!("reading embeddings: {e:?}")))?;
+        likeness_nn::check_finite("an embedding the encoder computed", &e)?;
         out.extend(e.chunks(dim).map(<[f32]>::to_vec));
     }
     Ok(out)

@@ -8,15 +8,13 @@ use serde::Serialize;
 use crate::archive::read_members;
 use crate::catalog::{CATALOG, Catalog, Model, Package};
 use crate::download::{Source, ensure_archive};
-use crate::error::{Missing, MissingModels, ModelsError, Result};
+use crate::error::{CORRUPT, Missing, MissingModels, ModelsError, Result};
+use crate::verified::{self, Verdict};
 use crate::fsutil::{CacheLock, now_rfc3339, sha256_file, sha256_hex, write_atomic};
 use crate::import::import;
 use crate::manifest::{Entry, EntryKind, Manifest};
 
-/// Environment variable naming the cache's home folder.
-pub const HOME_VAR: &str = "LIKENESS_HOME";
-/// The home folder when [`HOME_VAR`] is unset, relative to `$HOME`.
-pub const DEFAULT_HOME: &str = ".cache/likeness";
+pub use likeness_fs::{DEFAULT_HOME, HOME_VAR};
 
 /// What [`Cache::fetch`] should do.
 #[derive(Debug, Clone, Default)]
@@ -120,13 +118,7 @@ impl Cache {
 
     /// The cache at `$LIKENESS_HOME`, or `~/.cache/likeness`.
     pub fn from_env() -> Result<Self> {
-        if let Some(home) = std::env::var_os(HOME_VAR).filter(|h| !h.is_empty()) {
-            return Ok(Self::open(PathBuf::from(home)));
-        }
-        let user = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .ok_or(ModelsError::NoHome)?;
-        Ok(Self::open(PathBuf::from(user).join(DEFAULT_HOME)))
+        Ok(Self::open(likeness_fs::home_dir()?))
     }
 
     pub(crate) fn with_catalog(home: impl Into<PathBuf>, catalog: &'static Catalog) -> Self {
@@ -156,8 +148,9 @@ impl Cache {
         Manifest::load(&self.manifest_path())
     }
 
-    /// Path of a model's imported weights, `models/<name>.safetensors`, if the cache holds it.
-    /// Checks presence and the manifest's record (size), not the full hash: see [`Cache::status`].
+    /// Path of a model's imported weights, `models/<name>.safetensors`, if the cache holds it
+    /// intact: present, recorded in the manifest, and of the recorded SHA-256 (hashed on the
+    /// first open of each version of the file, then remembered: see [`crate::verified`]).
     pub fn model_path(&self, name: &str) -> Result<PathBuf, Missing> {
         self.present_path(EntryKind::Model, name)
     }
@@ -220,7 +213,11 @@ impl Cache {
         match manifest.files.get(&item.rel) {
             None => Err(missing("not recorded in manifest.json")),
             Some(e) if e.size != size => Err(missing("size differs from manifest.json")),
-            Some(_) => Ok(path),
+            Some(e) => match verified::check(&self.home, &item.rel, &e.sha256) {
+                Ok(Verdict::Verified) => Ok(path),
+                Ok(Verdict::Differs { .. }) => Err(missing(CORRUPT)),
+                Err(_) => Err(missing("unreadable")),
+            },
         }
     }
 

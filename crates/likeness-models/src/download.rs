@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::catalog::{Client, Package};
 use crate::error::{ModelsError, Result};
-use crate::fsutil::{sha256_file, temp_sibling};
+use crate::fsutil::sha256_file;
 
 /// How an archive came to be in `downloads/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +61,12 @@ fn copy_from(dir: &Path, package: &Package, dest: &Path) -> Result<Source> {
             spec: package.spec,
         });
     }
-    let tmp = temp_sibling(dest);
-    std::fs::copy(&src, &tmp).map_err(|e| ModelsError::io(&src, e))?;
-    verify(&tmp, package).map_err(|e| match e {
+    // Copied into the one atomic writer's temporary (exclusive, unpredictable name), checked,
+    // then renamed into place: `downloads/` never holds an unverified archive.
+    let mut tmp = likeness_fs::AtomicFile::create(dest)?;
+    let mut input = std::fs::File::open(&src).map_err(|e| ModelsError::io(&src, e))?;
+    std::io::copy(&mut input, &mut tmp).map_err(|e| ModelsError::io(&src, e))?;
+    verify(tmp.temp_path(), package).map_err(|e| match e {
         // Name the file the user gave, not our temporary copy.
         ModelsError::Checksum { expected, got, .. } => ModelsError::Checksum {
             archive: src.display().to_string(),
@@ -72,7 +75,7 @@ fn copy_from(dir: &Path, package: &Package, dest: &Path) -> Result<Source> {
         },
         e => e,
     })?;
-    std::fs::rename(&tmp, dest).map_err(|e| ModelsError::io(dest, e))?;
+    tmp.commit()?;
     Ok(Source::Copied(src))
 }
 
@@ -104,9 +107,7 @@ pub fn client_command(package: &Package, dir: &Path) -> Command {
 fn download(downloads: &Path, package: &Package, dest: &Path) -> Result<Source> {
     // A private folder per download: the client may leave other files, and a failed run must not
     // leave anything that looks like the archive.
-    let work = downloads.join(format!(".{}.{}.tmp", package.id, std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| ModelsError::io(&work, e))?;
+    let work = likeness_fs::private_dir(downloads, package.id)?;
     let result = download_into(&work, package, dest);
     let _ = std::fs::remove_dir_all(&work);
     result

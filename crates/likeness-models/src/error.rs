@@ -89,6 +89,18 @@ pub enum ModelsError {
     /// A name that is not in the catalogue.
     #[error("no model or sample called `{0}`")]
     Unknown(String),
+    /// A file could not be written safely (a link, a device, read-only, ...).
+    #[error(transparent)]
+    Fs(likeness_fs::FsError),
+}
+
+impl From<likeness_fs::FsError> for ModelsError {
+    fn from(e: likeness_fs::FsError) -> Self {
+        match e {
+            likeness_fs::FsError::NoHome => ModelsError::NoHome,
+            e => ModelsError::Fs(e),
+        }
+    }
 }
 
 fn format_failures(failures: &[(String, ModelsError)]) -> String {
@@ -111,7 +123,7 @@ impl ModelsError {
 
 /// A model or sample the cache does not hold (or holds corrupt): says which and how to fetch it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} `{name}` is not in the model cache ({reason}: {path}); {FETCH_HINT}")]
+#[error("{kind} `{name}` is not in the model cache ({reason}: {}); {}", path.display(), hint_for(reason))]
 pub struct Missing {
     /// "model" or "sample".
     pub kind: &'static str,
@@ -119,6 +131,19 @@ pub struct Missing {
     pub path: PathBuf,
     /// Why it does not count as present.
     pub reason: &'static str,
+}
+
+/// The reason of a [`Missing`] whose file is present but whose bytes are not the ones recorded.
+pub const CORRUPT: &str = "corrupt: its SHA-256 differs from manifest.json's";
+
+/// How to repair a cache file missing for `reason`.
+pub fn hint_for(reason: &str) -> &'static str {
+    if reason == CORRUPT {
+        "run `likeness models fetch --force` to replace it (in a source checkout: \
+         `cargo run -p likeness -- models fetch --force`)"
+    } else {
+        FETCH_HINT
+    }
 }
 
 /// Models the cache lacks, all of them at once (from [`crate::Cache::require`]).

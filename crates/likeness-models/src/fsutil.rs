@@ -1,11 +1,11 @@
-//! Small file-system helpers: hashing, atomic writes, timestamps, the cache lock.
+//! Small file-system helpers: hashing, timestamps, the cache lock (atomic writes are
+//! `likeness-fs`'s).
 
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use likeness_nn::NnError;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ModelsError, Result};
@@ -34,22 +34,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A sibling temporary path of `path`, unique to this process.
-pub fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.part", std::process::id()))
-}
-
-/// [`likeness_nn::weights::write_atomic`] (temporary file, rename), with the cache's error.
+/// [`likeness_fs::write_atomic`], the project's one atomic writer, with the cache's error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    likeness_nn::weights::write_atomic(path, bytes).map_err(|e| match e {
-        NnError::Io { path, cause } => ModelsError::Io { path, cause },
-        // write_atomic fails with I/O errors only; anything else still names the file
-        other => ModelsError::io(path, std::io::Error::other(other.to_string())),
-    })
+    Ok(likeness_fs::write_atomic(path, bytes)?)
 }
 
 /// Now, as RFC 3339 UTC with seconds (`2026-03-21T10:00:00Z`).

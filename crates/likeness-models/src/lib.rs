@@ -22,8 +22,9 @@ pub mod error;
 pub mod fsutil;
 pub mod import;
 pub mod manifest;
+pub mod verified;
 
 pub use cache::{Cache, FetchOptions, FetchReport, ModelStatus, Progress};
 pub use catalog::CATALOG;
-pub use error::{FETCH_HINT, Missing, MissingModels, ModelsError, Result};
+pub use error::{CORRUPT, FETCH_HINT, Missing, MissingModels, ModelsError, Result};
 pub use manifest::{Entry, EntryKind, Manifest};

@@ -39,6 +39,35 @@ pub enum NnError {
     /// An image could not be decoded, or is unusable.
     #[error("image: {0}")]
     Image(String),
+    /// A file could not be written safely (a link, a device, read-only, ...).
+    #[error(transparent)]
+    Fs(#[from] likeness_fs::FsError),
+    /// Weights or an embedding hold NaN or an infinity: refused where they enter, so that no
+    /// NaN ever reaches a distance (where every comparison with it is false) or a file.
+    #[error(
+        "{what} holds a non-finite value ({value}) at index {index}: the weights are corrupt \
+         or a computation overflowed (for a cached model, `likeness models fetch --force` \
+         replaces it)"
+    )]
+    NonFinite {
+        what: String,
+        index: usize,
+        value: f32,
+    },
+}
+
+/// Refuses `values` if any is NaN or infinite, naming `what` and the first bad index. The one
+/// finiteness check at the boundaries where numbers enter: weights being loaded, embeddings a
+/// network produced, embeddings read from files.
+pub fn check_finite(what: impl std::fmt::Display, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(NnError::NonFinite {
+            what: what.to_string(),
+            index,
+            value: values[index],
+        }),
+    }
 }
 
 impl NnError {

@@ -22,4 +22,4 @@ pub mod rng;
 pub mod testdata;
 pub mod weights;
 
-pub use error::{NnError, Result};
+pub use error::{NnError, Result, check_finite};

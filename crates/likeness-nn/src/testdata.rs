@@ -41,12 +41,7 @@ pub fn reference_npz(name: &str) -> BTreeMap<String, NpyArray> {
 /// The model cache's root: `$LIKENESS_HOME`, or else `~/.cache/likeness`; panics when neither
 /// that variable nor `HOME` is set.
 pub fn cache_home() -> PathBuf {
-    std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-                .join(".cache/likeness")
-        })
+    likeness_fs::home_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The model-cache file at `relative` (e.g. `models/vgg16.safetensors`, `samples/astronaut.png`);

@@ -32,7 +32,7 @@ impl WeightMap {
         Self::default()
     }
 
-    /// Adds a tensor; its data must have as many values as its shape says.
+    /// Adds a tensor; its data must have as many values as its shape says, all finite.
     pub fn insert(
         &mut self,
         name: impl Into<String>,
@@ -47,6 +47,9 @@ impl WeightMap {
                 data.len()
             )));
         }
+        // Every importer and every load goes through here: a NaN weight would make every
+        // output NaN (0 faces found, "different: distance NaN").
+        crate::error::check_finite(format_args!("tensor `{name}`"), &data)?;
         self.tensors.insert(name, WeightTensor { shape, data });
         Ok(())
     }
@@ -231,36 +234,11 @@ fn sort_header(bytes: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a flushed temporary sibling and a rename, so no reader
-/// ever sees a half-written file, then syncs the folder so the rename survives a crash.
+/// Writes `bytes` to `path` atomically with the project's one writer
+/// ([`likeness_fs::write_atomic`]: exclusive unpredictable temporary, no links followed,
+/// non-regular and read-only targets refused, mode and owner kept, fsynced).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| NnError::io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // Best effort: some file systems refuse to sync a folder.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = std::fs::remove_file(&tmp);
-        NnError::io(path, e)
-    })
+    Ok(likeness_fs::write_atomic(path, bytes)?)
 }
 
 fn decode_floats(dtype: Dtype, raw: &[u8]) -> Option<Vec<f32>> {

@@ -327,6 +327,7 @@ impl DlibResNet {
             .into_data()
             .try_into_vec::<f32>()
             .map_err(|e| NnError::Mismatch(format!("descriptor tensor: {e:?}")))?;
+        crate::error::check_finite("the face descriptor the network computed", &values)?;
         Ok((0..n)
             .map(|i| values[i * d..(i + 1) * d].to_vec())
             .collect())

@@ -154,10 +154,11 @@ fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("reading the model cache at {}", cache.home().display()))?;
     if json {
-        return print_json(&ListJson {
+        print_json(&ListJson {
             home: cache.home(),
             items: &status,
-        });
+        })?;
+        return unverified_error(&status);
     }
     let rows: Vec<[String; 6]> = status
         .iter()
@@ -196,6 +197,20 @@ fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
             println!("✗ {} {}: {problem}", kind_name(s.kind), s.name);
         }
         println!("{}", likeness_models::FETCH_HINT);
+    }
+    unverified_error(&status)
+}
+
+/// `models list` is the cache's health check: it fails (exit 1) when anything is not verified,
+/// so scripts and CI can rely on its status.
+fn unverified_error(status: &[likeness_models::ModelStatus]) -> anyhow::Result<()> {
+    let bad = status.iter().filter(|s| !s.verified).count();
+    if bad > 0 {
+        anyhow::bail!(
+            "{bad} of {} cache file(s) not verified; run `likeness models fetch` (files whose \
+             hash differs are fetched again; `--force` redoes everything)",
+            status.len()
+        );
     }
     Ok(())
 }
