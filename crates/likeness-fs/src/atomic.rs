@@ -95,7 +95,10 @@ impl AtomicFile {
     /// rename, fsync of the folder. On an error the temporary is removed.
     pub fn commit(mut self) -> Result<()> {
         let Some(file) = self.file.take() else {
-            return Err(FsError::io(&self.target, io::Error::other("already committed")));
+            return Err(FsError::io(
+                &self.target,
+                io::Error::other("already committed"),
+            ));
         };
         if let Some(existing) = self.existing {
             keep_owner(&file, &self.target, existing)?;
@@ -149,24 +152,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// created in its folder (or the nearest existing ancestor, where the writer will create the
 /// rest). Nothing is left behind.
 pub fn check_output(path: &Path) -> Result<()> {
-    let name = file_name(path)?;
-    let dir = dir_of(path);
-    let existing_dir = dir
+    file_name(path)?;
+    check_output_dir(dir_of(path))?;
+    inspect_target(path).map(|_| ())
+}
+
+/// Checks, before any long work, that `dir` can be an output folder: a folder (links to
+/// folders are fine: files inside are written by [`write_atomic`], which refuses links of its
+/// own), or absent with a nearest existing ancestor that is a folder; and that a file can be
+/// created in it (or in that ancestor). Nothing is left behind.
+pub fn check_output_dir(dir: &Path) -> Result<()> {
+    let existing = dir
         .ancestors()
         .find(|a| a.as_os_str().is_empty() || std::fs::symlink_metadata(a).is_ok())
-        .map(|a| if a.as_os_str().is_empty() { Path::new(".") } else { a })
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
         .unwrap_or(Path::new("."));
-    let meta = std::fs::metadata(existing_dir).map_err(|e| FsError::io(existing_dir, e))?;
+    let meta = std::fs::metadata(existing).map_err(|e| FsError::io(existing, e))?;
     if !meta.is_dir() {
         return Err(FsError::io(
-            existing_dir,
+            existing,
             io::Error::new(io::ErrorKind::NotADirectory, "not a folder"),
         ));
     }
-    inspect_target(path)?;
     // A trial creation finds what permissions alone do not: read-only mounts, full quotas,
     // ACLs, and root squashed on NFS.
-    let (temp, file) = create_temp(existing_dir, name, 0o600)?;
+    let (temp, file) = create_temp(existing, OsStr::new("likeness-check"), 0o600)?;
     drop(file);
     let _ = std::fs::remove_file(&temp);
     Ok(())
@@ -191,7 +207,10 @@ pub fn private_dir(parent: &Path, stem: &str) -> Result<PathBuf> {
     }
     Err(FsError::io(
         parent,
-        io::Error::new(io::ErrorKind::AlreadyExists, "no free folder name after 16 attempts"),
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free folder name after 16 attempts",
+        ),
     ))
 }
 

@@ -24,6 +24,8 @@ mod atomic;
 mod error;
 mod home;
 
-pub use atomic::{AtomicFile, TEMP_MARKER, check_output, private_dir, sweep_stale, write_atomic};
+pub use atomic::{
+    AtomicFile, TEMP_MARKER, check_output, check_output_dir, private_dir, sweep_stale, write_atomic,
+};
 pub use error::{FsError, Result};
 pub use home::{DEFAULT_HOME, HOME_VAR, home_dir};

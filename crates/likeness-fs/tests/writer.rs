@@ -52,7 +52,12 @@ fn a_symlink_at_the_target_is_refused_and_what_it_points_to_is_untouched() {
     assert!(err.to_string().contains("symbolic link"), "{err}");
     assert!(matches!(check_output(&link), Err(FsError::Symlink { .. })));
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]
@@ -70,7 +75,9 @@ fn links_planted_at_every_name_the_old_writer_would_use_redirect_nothing() {
         std::os::unix::fs::symlink(&victim, planted).unwrap();
     }
     for guess in ["0000000000000000", "ffffffffffffffff", "0123456789abcdef"] {
-        let planted = dir.path().join(format!(".gallery.json{TEMP_MARKER}{guess}"));
+        let planted = dir
+            .path()
+            .join(format!(".gallery.json{TEMP_MARKER}{guess}"));
         std::os::unix::fs::symlink(&victim, planted).unwrap();
     }
     for round in 0..20 {
@@ -78,7 +85,12 @@ fn links_planted_at_every_name_the_old_writer_would_use_redirect_nothing() {
     }
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     assert_eq!(std::fs::read(&path).unwrap(), b"round 19");
-    assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert!(
+        !std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]
@@ -88,8 +100,16 @@ fn two_writers_never_share_a_temporary() {
     let a = AtomicFile::create(&path).unwrap();
     let b = AtomicFile::create(&path).unwrap();
     assert_ne!(a.temp_path(), b.temp_path());
-    let name = a.temp_path().file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with(&format!(".out.png{TEMP_MARKER}")), "{name}");
+    let name = a
+        .temp_path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&format!(".out.png{TEMP_MARKER}")),
+        "{name}"
+    );
 }
 
 #[test]
@@ -165,12 +185,26 @@ fn a_fifo_is_refused_without_blocking_and_stays_a_fifo() {
     mkfifo(&fifo);
     let err = write_atomic(&fifo, b"png").unwrap_err();
     assert!(
-        matches!(err, FsError::NotRegular { kind: "FIFO (named pipe)", .. }),
+        matches!(
+            err,
+            FsError::NotRegular {
+                kind: "FIFO (named pipe)",
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(matches!(check_output(&fifo), Err(FsError::NotRegular { .. })));
+    assert!(matches!(
+        check_output(&fifo),
+        Err(FsError::NotRegular { .. })
+    ));
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
 }
 
 #[test]
@@ -199,14 +233,20 @@ fn a_symlink_to_a_device_is_refused_before_anything_is_written() {
     let link = dir.path().join("null");
     std::os::unix::fs::symlink("/dev/null", &link).unwrap();
     assert!(matches!(check_output(&link), Err(FsError::Symlink { .. })));
-    assert!(matches!(write_atomic(&link, b"x"), Err(FsError::Symlink { .. })));
+    assert!(matches!(
+        write_atomic(&link, b"x"),
+        Err(FsError::Symlink { .. })
+    ));
 }
 
 #[test]
 fn an_output_in_a_missing_folder_is_fine_and_a_file_posing_as_folder_is_not() {
     let dir = tempfile::tempdir().unwrap();
     check_output(&dir.path().join("new/sub/out.png")).unwrap();
-    assert!(!dir.path().join("new").exists(), "the check creates nothing");
+    assert!(
+        !dir.path().join("new").exists(),
+        "the check creates nothing"
+    );
     let file = dir.path().join("plain");
     std::fs::write(&file, b"").unwrap();
     let err = check_output(&file.join("out.png")).unwrap_err();
@@ -242,7 +282,9 @@ fn a_killed_writers_temporary_is_swept_and_a_live_ones_is_not() {
         .set_modified(old)
         .unwrap();
     // A kill -9 leaves an unlocked temporary behind (its lock died with the process).
-    let dead = dir.path().join(format!(".gallery.json{TEMP_MARKER}00112233aabbccdd"));
+    let dead = dir
+        .path()
+        .join(format!(".gallery.json{TEMP_MARKER}00112233aabbccdd"));
     std::fs::write(&dead, b"half").unwrap();
     std::fs::File::options()
         .write(true)

@@ -31,6 +31,7 @@ pub fn lfw_path(name: &str, number: usize) -> String {
 /// (`folds pairs-per-half-fold`, or a count), then `name n1 n2` lines (same person) and
 /// `name1 n1 name2 n2` lines (different people), separated by tabs or spaces.
 pub fn parse_lfw(text: &str, source_name: &str) -> Result<PairList> {
+    let text = without_bom(text);
     let mut pairs = Vec::new();
     let mut folds = None;
     let number = |s: &str, line: usize| -> Result<usize> {
@@ -96,9 +97,81 @@ fn label(s: &str) -> Option<bool> {
     }
 }
 
-/// Parses a CSV pair list `a,b,same`: one pair a line, an optional header line (its third
-/// field is not a label), blank lines and `#` comments skipped. Fields are not quoted.
+/// Text without a leading UTF-8 byte-order mark (Excel and Windows Notepad write one): left
+/// in, it became part of the first image's name and that pair was silently lost.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Splits one CSV line into fields (RFC 4180): a field in double quotes may hold commas and
+/// doubled quotes (`"Smith, John.jpg"`, `"say ""hi"".jpg"`); unquoted fields are trimmed.
+fn csv_fields(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+            chars.next();
+        }
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => return Err("a quoted field is not closed".into()),
+                }
+            }
+            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+                chars.next();
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(c) => return Err(format!("{c:?} after a quoted field")),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field.trim().to_string());
+                        return Ok(fields);
+                    }
+                    Some(',') => break,
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field.trim().to_string());
+        }
+    }
+}
+
+/// Whether the first row `fields` is a header: its label column is a word (letters, `_`,
+/// `-`, spaces) and its image columns do not look like image paths (no `.` or `/`). A row of
+/// image paths with a bad label is a bad row, not a header: taken for one, it was silently
+/// dropped.
+fn is_header(fields: &[String]) -> bool {
+    let word = |f: &str| {
+        !f.is_empty()
+            && f.chars()
+                .all(|c| c.is_alphabetic() || c == '_' || c == '-' || c == ' ')
+    };
+    let path_like = |f: &str| f.contains('.') || f.contains('/') || f.contains('\\');
+    word(&fields[2]) && !path_like(&fields[0]) && !path_like(&fields[1])
+}
+
+/// Parses a CSV pair list `a,b,same`: one pair a line, an optional header line (see
+/// [`is_header`]), blank lines and `#` comments skipped, fields optionally in double quotes,
+/// a leading byte-order mark ignored.
 pub fn parse_csv(text: &str, source_name: &str) -> Result<PairList> {
+    let text = without_bom(text);
     let mut pairs = Vec::new();
     let mut first = true;
     for (i, raw) in text.lines().enumerate() {
@@ -107,7 +180,8 @@ pub fn parse_csv(text: &str, source_name: &str) -> Result<PairList> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+        let fields =
+            csv_fields(trimmed).map_err(|why| LearnError::parse(source_name, line, why))?;
         if fields.len() != 3 {
             return Err(LearnError::parse(
                 source_name,
@@ -116,9 +190,9 @@ pub fn parse_csv(text: &str, source_name: &str) -> Result<PairList> {
             ));
         }
         let was_first = std::mem::replace(&mut first, false);
-        let Some(same) = label(fields[2]) else {
-            if was_first {
-                continue; // the header
+        let Some(same) = label(&fields[2]) else {
+            if was_first && is_header(&fields) {
+                continue;
             }
             return Err(LearnError::parse(
                 source_name,
@@ -129,11 +203,9 @@ pub fn parse_csv(text: &str, source_name: &str) -> Result<PairList> {
         if fields[0].is_empty() || fields[1].is_empty() {
             return Err(LearnError::parse(source_name, line, "empty image name"));
         }
-        pairs.push(Pair {
-            a: fields[0].to_string(),
-            b: fields[1].to_string(),
-            same,
-        });
+        let [a, b, _] = <[String; 3]>::try_from(fields)
+            .map_err(|_| LearnError::parse(source_name, line, "expected 3 fields `a,b,same`"))?;
+        pairs.push(Pair { a, b, same });
     }
     if pairs.is_empty() {
         return Err(LearnError::Data(format!("{source_name}: no pairs")));
@@ -146,7 +218,7 @@ pub fn parse_csv(text: &str, source_name: &str) -> Result<PairList> {
 pub fn read_pairs(path: &Path) -> Result<PairList> {
     let text = std::fs::read_to_string(path).map_err(|e| LearnError::io(path, e))?;
     let name = path.display().to_string();
-    let first = text
+    let first = without_bom(&text)
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'));
@@ -172,12 +244,47 @@ pub fn read_embeddings(path: &Path) -> Result<EmbeddingMap> {
             v.len()
         )));
     }
+    for (k, v) in &map {
+        likeness_nn::check_finite(
+            format_args!("{}: the embedding of {k:?}", path.display()),
+            v,
+        )?;
+    }
     Ok(map)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_does_not_eat_the_first_pair() {
+        let list = parse_csv("\u{feff}a.jpg,b.jpg,1\nc.jpg,d.jpg,0\n", "p.csv").unwrap();
+        assert_eq!(list.pairs.len(), 2);
+        assert_eq!(list.pairs[0].a, "a.jpg");
+        let lfw = parse_lfw("\u{feff}Abel 1 2\n", "pairs.txt").unwrap();
+        assert_eq!(lfw.pairs[0].a, "Abel/Abel_0001.jpg");
+    }
+
+    #[test]
+    fn a_bad_label_on_the_first_row_is_an_error_not_a_header() {
+        let err = parse_csv("a.jpg,b.jpg,maybe\nc.jpg,d.jpg,1\n", "p.csv").unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(err.to_string().contains("maybe"), "{err}");
+        // A real header still is one.
+        let list = parse_csv("left,right,same\nc.jpg,d.jpg,1\n", "p.csv").unwrap();
+        assert_eq!(list.pairs.len(), 1);
+    }
+
+    #[test]
+    fn quoted_fields_keep_their_commas_and_quotes() {
+        let text = "\"Smith, John/1.jpg\",\"say \"\"hi\"\".jpg\", 1\n";
+        let list = parse_csv(text, "p.csv").unwrap();
+        assert_eq!(list.pairs[0].a, "Smith, John/1.jpg");
+        assert_eq!(list.pairs[0].b, "say \"hi\".jpg");
+        assert!(list.pairs[0].same);
+        assert!(parse_csv("\"open,b.jpg,1\n", "p.csv").is_err());
+    }
 
     #[test]
     fn lfw_three_and_four_column_lines() {

@@ -9,10 +9,10 @@ use crate::archive::read_members;
 use crate::catalog::{CATALOG, Catalog, Model, Package};
 use crate::download::{Source, ensure_archive};
 use crate::error::{CORRUPT, Missing, MissingModels, ModelsError, Result};
-use crate::verified::{self, Verdict};
 use crate::fsutil::{CacheLock, now_rfc3339, sha256_file, sha256_hex, write_atomic};
 use crate::import::import;
 use crate::manifest::{Entry, EntryKind, Manifest};
+use crate::verified::{self, Verdict};
 
 pub use likeness_fs::{DEFAULT_HOME, HOME_VAR};
 

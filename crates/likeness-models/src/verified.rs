@@ -123,10 +123,16 @@ mod tests {
         let path = home.path().join("models/m.safetensors");
         std::fs::write(&path, b"weights-0123").unwrap();
         let sha = crate::fsutil::sha256_hex(b"weights-0123");
-        assert_eq!(check(home.path(), "models/m.safetensors", &sha).unwrap(), Verdict::Verified);
+        assert_eq!(
+            check(home.path(), "models/m.safetensors", &sha).unwrap(),
+            Verdict::Verified
+        );
         assert!(home.path().join(VERIFIED_FILE).is_file());
         // The second check trusts the record.
-        assert_eq!(check(home.path(), "models/m.safetensors", &sha).unwrap(), Verdict::Verified);
+        assert_eq!(
+            check(home.path(), "models/m.safetensors", &sha).unwrap(),
+            Verdict::Verified
+        );
         // Same size, mtime put back: ctime still moves, so the file is hashed again.
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));

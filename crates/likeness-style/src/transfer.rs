@@ -25,6 +25,9 @@ use crate::optim::{Adam, AdamConfig, Evaluation, Lbfgs, LbfgsConfig, Minimizer, 
 pub const NOISE_AMPLITUDE: f32 = 20.0;
 /// Smallest side of G: four poolings before relu5_1 must leave at least 2 pixels.
 pub const MIN_SIDE: usize = 32;
+/// Largest side the memory estimate computes with (2^20 px: ~10^14 bytes, far past any
+/// machine, and small enough that the estimate's products fit 64 bits).
+const MAX_ESTIMATED_SIDE: f64 = (1u64 << 20) as f64;
 
 /// Where the optimisation starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -209,10 +212,18 @@ impl StyleConfig {
             .collect()
     }
 
-    /// Estimated peak memory of the finest scale, in bytes.
+    /// Estimated peak memory of the finest scale, in bytes: G's evaluation and optimiser, plus
+    /// the style images' pass through VGG at `style_scale` × the result's size (square, the
+    /// worst aspect). Without that second term `--style-scale` went around the check: 7.5 GB
+    /// and growing for a 64 px result.
     pub fn estimate_bytes(&self, width: usize, height: usize) -> u64 {
         let (w, h) = fit_longest(width, height, self.size);
-        estimate_bytes(w, h, self.model, &self.all_layers(), self.history())
+        let layers = self.all_layers();
+        let g = estimate_bytes(w, h, self.model, &layers, self.history());
+        // Clamped so the product below cannot overflow; any side near it is refused anyway.
+        let side = (w.max(h) as f64 * self.style_scale).clamp(1.0, MAX_ESTIMATED_SIDE) as usize;
+        let style = estimate_bytes(side, side, self.model, &layers, 0);
+        g.saturating_add(style)
     }
 }
 

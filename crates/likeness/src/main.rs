@@ -1,9 +1,12 @@
 //! `likeness`: the command line. Each capability is a module under `cmd/`.
 
+mod args;
 mod cmd;
 
+use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Likeness: face verification and recognition, neural style transfer, and probing what the
@@ -54,7 +57,33 @@ enum Command {
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
-    let result = match cli.command {
+    quiet_output_panics();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command)));
+    let result = match outcome {
+        // Whatever is still buffered must reach stdout too: the standard library drops a
+        // failing flush at exit silently, and the status would say all went well.
+        Ok(result) => result.and_then(|()| {
+            std::io::stdout()
+                .flush()
+                .context("writing the results to stdout")
+        }),
+        Err(payload) => match output_failure(payload.as_ref()) {
+            Some(message) => Err(anyhow::anyhow!("{message}")),
+            None => std::panic::resume_unwind(payload),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain, one cause per line; no backtrace: these are user-facing errors.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Models(command) => cmd::models::run(command),
         Command::Style(args) => cmd::style::run(*args),
         Command::Demo(args) => cmd::demo::run(args),
@@ -68,15 +97,31 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Train(command) => cmd::train::run(command),
         Command::Serve(args) => cmd::serve::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // The error chain, one cause per line; no backtrace: these are user-facing errors.
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
     }
+}
+
+/// `println!` panics when stdout cannot be written (`likeness detect x.jpg > /dev/full`: "No
+/// space left on device"). Commands print with it everywhere, so the failure is turned into
+/// an ordinary error here, in one place: the panic hook stays silent for it, [`main`] catches
+/// the unwind and reports "error: failed printing to stdout: …" with exit status 1. Every
+/// other panic keeps the default hook and unwinds on.
+fn quiet_output_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if output_failure(info.payload()).is_none() {
+            default(info);
+        }
+    }));
+}
+
+/// The message of a panic raised by a failed write to stdout or stderr, if it is one.
+fn output_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    text.starts_with("failed printing to std")
+        .then(|| text.to_string())
 }
 
 /// Rust ignores SIGPIPE, so `likeness encode … | head` would panic in `println!` once `head`

@@ -487,7 +487,13 @@ where
             }
         }
     }
-    let candidates = decode::weighted_nms(all, options.nms_iou);
+    // `min_face` is a promise, not only a tiling plan: the whole-photo passes also report
+    // faces below it, which the README says are skipped.
+    let min_face = options.min_face.max(MIN_FACE_FLOOR) as f32;
+    let candidates: Vec<Detection> = decode::weighted_nms(all, options.nms_iou)
+        .into_iter()
+        .filter(|d| d.width() >= min_face)
+        .collect();
     match options.confirm {
         Some(min_score) => confirm(
             image,

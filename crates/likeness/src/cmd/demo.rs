@@ -23,17 +23,17 @@ pub struct DemoArgs {
     #[arg(value_enum)]
     sections: Vec<Section>,
     /// The output folder (created; files in it are replaced).
-    #[arg(short, long, default_value = "demo-out")]
+    #[arg(short, long, default_value = "demo-out", value_parser = crate::args::output_dir)]
     output: PathBuf,
     /// Style transfer size (longest side, pixels) and iterations: the demo keeps them small.
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = 224, value_parser = crate::args::usize_in(32, crate::args::MAX_SIDE))]
     style_size: usize,
     /// L-BFGS iterations of the style transfer.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = crate::args::usize_in(1, 100_000))]
     style_iterations: usize,
     /// β, the style weight of the demo's transfer (α = 1). Lower than `likeness style`'s
     /// default so that the astronaut stays recognisable after few iterations.
-    #[arg(long, default_value_t = 1e3)]
+    #[arg(long, default_value_t = 1e3, value_parser = crate::args::f64_positive)]
     style_weight: f64,
 }
 

@@ -22,7 +22,7 @@ pub struct DetectArgs {
     /// The photo (PNG or JPEG).
     image: PathBuf,
     /// Also write a copy of the photo with the boxes and keypoints drawn (PNG).
-    #[arg(long, value_name = "OUT.png")]
+    #[arg(long, value_name = "OUT.png", value_parser = crate::args::output_file)]
     draw: Option<PathBuf>,
     /// Print JSON instead of one line per face.
     #[arg(long)]

@@ -27,7 +27,7 @@ pub struct EncodeArgs {
     json: bool,
     /// Also write each face's aligned 150×150 chip (what the embedding network sees) to
     /// DIR/<photo>_face<N>.png: folders of chips for `train encoder` or `probe --model dlib`.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::args::output_dir)]
     chips: Option<PathBuf>,
 }
 
@@ -36,13 +36,14 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let faces = args.pipeline.load()?;
     let mut failed = 0usize;
     let mut out: Vec<EncodeReport> = Vec::new();
-    for path in &args.images {
+    let stems = chip_stems(&args.images);
+    for (path, stem) in args.images.iter().zip(&stems) {
         let result = open_image(path).and_then(|image| {
             let found = faces
                 .encode(&image)
                 .with_context(|| format!("{}: encoding failed", path.display()))?;
             if let Some(dir) = &args.chips {
-                write_chips(&faces, &image, &found, path, dir)?;
+                write_chips(&faces, &image, &found, stem, dir)?;
             }
             Ok(found)
         });
@@ -97,20 +98,39 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the chip of every face of `image` (read from `source`) into `dir`.
+/// The name each photo's chips start with: its file stem, made unique within the run
+/// (`a.jpg` and `a.png`, or `x/a.jpg` and `y/a.jpg`, wrote each other's `a_face0.png`
+/// before): the first keeps the stem, later ones get `-2`, `-3`… in the order given.
+fn chip_stems(paths: &[PathBuf]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    paths
+        .iter()
+        .map(|p| {
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "photo".into());
+            let mut name = stem.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{stem}-{n}");
+            }
+            name
+        })
+        .collect()
+}
+
+/// Writes the chip of every face of `image` into `dir`, named after `stem`.
 fn write_chips(
     faces: &Faces,
     image: &Image,
     found: &[Face],
-    source: &Path,
+    stem: &str,
     dir: &Path,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the chips folder {}", dir.display()))?;
-    let stem = source
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "photo".into());
     for (i, face) in found.iter().enumerate() {
         let chip = faces.chip(image, &face.landmarks)?;
         let out = dir.join(format!("{stem}_face{i}.png"));

@@ -25,10 +25,10 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub input: PairInputs,
     /// Folds for the cross-validated accuracy (LFW's header sets it for pairs.txt).
-    #[arg(long, default_value_t = LFW_FOLDS)]
+    #[arg(long, default_value_t = LFW_FOLDS, value_parser = crate::args::usize_in(2, 1_000))]
     pub folds: usize,
     /// Draw the ROC curve to this PNG.
-    #[arg(long, value_name = "OUT.png")]
+    #[arg(long, value_name = "OUT.png", value_parser = crate::args::output_file)]
     pub roc: Option<PathBuf>,
     /// Print the results as JSON.
     #[arg(long)]
@@ -87,6 +87,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     if k < 2 {
         bail!("--folds must be at least 2");
+    }
+    if k > scored.len() {
+        bail!(
+            "{k} folds for {} scored pairs: every fold needs at least one pair (lower --folds)",
+            scored.len()
+        );
     }
     let folds: Vec<usize> = match list.folds {
         Some(lk) if lk >= 2 => scored.iter().map(|s| s.index * k / total).collect(),

@@ -59,7 +59,7 @@ pub enum GalleryCommand {
         #[arg(long)]
         insist: bool,
         /// Largest distance at which two faces count as the same person (for the checks above).
-        #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+        #[arg(long, default_value_t = DEFAULT_TOLERANCE, value_parser = crate::args::f32_positive)]
         tolerance: f32,
     },
     /// Everyone enrolled.
@@ -80,7 +80,7 @@ pub enum GalleryCommand {
               value_parser = clap::value_parser!(u32).range(1..=100))]
         top: u32,
         /// Also write the photo with each face boxed and named (PNG).
-        #[arg(long, value_name = "OUT.png")]
+        #[arg(long, value_name = "OUT.png", value_parser = crate::args::output_file)]
         draw: Option<PathBuf>,
     },
     /// Write the whole gallery as JSON (the gallery.json format) to FILE, or stdout with `-`.
@@ -153,25 +153,19 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `$LIKENESS_HOME/gallery.json`, `$LIKENESS_HOME` defaulting to `~/.cache/likeness`.
-fn default_path() -> PathBuf {
-    let home = std::env::var_os("LIKENESS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default()
-                .join(".cache")
-                .join("likeness")
-        });
-    home.join("gallery.json")
+/// `$LIKENESS_HOME/gallery.json`, `$LIKENESS_HOME` defaulting to `~/.cache/likeness`
+/// ([`likeness_fs::home_dir`], the one resolver).
+fn default_path() -> anyhow::Result<PathBuf> {
+    Ok(likeness_fs::home_dir()?.join("gallery.json"))
 }
 
 /// Runs a `gallery` subcommand.
 pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
-    let store: Box<dyn GalleryStore> = Box::new(JsonGallery::at(
-        args.gallery.clone().unwrap_or_else(default_path),
-    ));
+    let path = match args.gallery.clone() {
+        Some(path) => path,
+        None => default_path()?,
+    };
+    let store: Box<dyn GalleryStore> = Box::new(JsonGallery::at(path));
     let location = store.location();
     let json = args.json;
     match args.command {

@@ -10,7 +10,7 @@ use likeness_models::Cache;
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::nets::dlib_resnet::{CHIP_SIZE, DlibResNet};
-use likeness_nn::nets::vgg::{Vgg, VggVariant};
+use likeness_nn::nets::vgg::{Vgg, VggLayer, VggVariant};
 use likeness_nn::weights::WeightMap;
 use likeness_probe::sheet::write_sheets;
 use likeness_probe::{
@@ -50,26 +50,26 @@ pub struct ProbeArgs {
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<String>>,
     /// Probe the first N units of each layer.
-    #[arg(long, default_value_t = 8, conflicts_with = "unit_ids")]
+    #[arg(long, default_value_t = 8, conflicts_with = "unit_ids", value_parser = crate::args::usize_in(1, 4_096))]
     pub units: usize,
     /// Probe these units of each layer (comma-separated indices) instead.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::args::usize_in(0, 65_535))]
     pub unit_ids: Option<Vec<usize>>,
     /// Patches kept per unit.
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, default_value_t = 9, value_parser = crate::args::usize_in(1, 1_000))]
     pub top: usize,
     /// Longer side, in pixels, the images are scaled to before probing (VGG; dlib always
     /// takes 150×150).
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = 224, value_parser = crate::args::u32_in(32, 16_384))]
     pub size: u32,
     /// Side of each patch on the sheets, in pixels.
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 48, value_parser = crate::args::u32_in(8, 1_024))]
     pub cell: u32,
     /// Allow several overlapping patches from one image per unit.
     #[arg(long)]
     pub all_positions: bool,
     /// Output folder for the sheets and index.html.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::args::output_dir)]
     pub output: PathBuf,
 }
 
@@ -87,9 +87,11 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         ProbeModel::Vgg19 => VggVariant::Vgg19,
         ProbeModel::Dlib => return run_dlib(&args, started),
     };
-    if args.size < 32 || args.cell == 0 {
-        bail!("--size must be at least 32 and --cell at least 1");
-    }
+    crate::args::ensure_memory(
+        "probing",
+        probe_memory(&args, variant, args.size as usize),
+        "--size, --cell, --units or --top",
+    )?;
     let (weights_path, weights) = super::vgg_weights(variant, args.weights.as_deref())?;
     let device = cpu();
     let vgg = Vgg::load(&weights, &device)?;
@@ -107,11 +109,33 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Peak bytes of a probe, estimated from the user's numbers before anything is allocated: the
+/// network's forward pass at `--size` (VGG; the style transfer's per-activation measurement,
+/// which also covers a backward pass, so this errs high) and the sheets, `--units` × `--top`
+/// cells of `--cell`² RGB pixels per layer, held twice while drawn. Unbounded before: `--size`
+/// took 11 GB, `--cell` aborted allocating 120 GB.
+fn probe_memory(args: &ProbeArgs, variant: VggVariant, size: usize) -> u128 {
+    let network = if size > 0 {
+        let blocks: Vec<VggLayer> = (1..=5).map(|b| VggLayer::Relu(b, 1)).collect();
+        u128::from(likeness_style::memory::estimate_bytes(
+            size, size, variant, &blocks, 0,
+        ))
+    } else {
+        0
+    };
+    let layers = args.layers.as_ref().map_or(5, Vec::len) as u128;
+    let units = args.unit_ids.as_ref().map_or(args.units, Vec::len) as u128;
+    let cell = u128::from(args.cell);
+    network + 2 * layers * units * args.top as u128 * cell * cell * 3
+}
+
 /// `probe --model dlib`: every image resized to the network's 150×150 input.
 fn run_dlib(args: &ProbeArgs, started: Instant) -> anyhow::Result<()> {
-    if args.cell == 0 {
-        bail!("--cell must be at least 1");
-    }
+    crate::args::ensure_memory(
+        "probing",
+        probe_memory(args, VggVariant::Vgg16, 0),
+        "--cell, --units or --top",
+    )?;
     let weights_path = match &args.weights {
         Some(p) => p.clone(),
         None => Cache::from_env()?.model_path("dlib_resnet")?,

@@ -35,7 +35,7 @@ pub struct RecogniseArgs {
     unknown: PathBuf,
     /// Largest distance still taken as a match (lower is stricter) [default: the embedder's;
     /// 0.6 for dlib's network].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::f32_positive)]
     tolerance: Option<f32>,
     /// Photos processed at once (the workers share one copy of the networks).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]

@@ -26,13 +26,13 @@ pub struct StyleArgs {
     #[arg(required = true)]
     styles: Vec<PathBuf>,
     /// Where to write the result (PNG).
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::args::output_file)]
     output: PathBuf,
     /// Longest side of the result, in pixels.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = crate::args::usize_in(32, crate::args::MAX_SIDE))]
     size: usize,
     /// Optimiser steps (at each scale).
-    #[arg(short = 'n', long, default_value_t = 500)]
+    #[arg(short = 'n', long, default_value_t = 500, value_parser = crate::args::usize_in(1, 1_000_000))]
     iterations: usize,
     /// Content layers, `name[:weight]`, comma-separated.
     #[arg(long, default_value = "relu4_2")]
@@ -41,34 +41,34 @@ pub struct StyleArgs {
     #[arg(long, default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")]
     style_layers: String,
     /// α, the content weight.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::f64_non_negative)]
     content_weight: f64,
     /// β, the style weight.
-    #[arg(long, default_value_t = likeness_style::transfer::DEFAULT_STYLE_WEIGHT)]
+    #[arg(long, default_value_t = likeness_style::transfer::DEFAULT_STYLE_WEIGHT, value_parser = crate::args::f64_non_negative)]
     style_weight: f64,
     /// Total-variation weight (smoothness; 0 disables it).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::args::f64_non_negative)]
     tv_weight: f64,
     /// Blend weights of the style images, comma-separated (default: equal).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::args::f64_non_negative)]
     style_blend: Vec<f64>,
     /// Style images are resized to this times the result's size.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::f64_in(0.01, 16.0))]
     style_scale: f64,
     /// Where G starts.
     #[arg(long, value_enum, default_value_t = InitArg::Content)]
     init: InitArg,
     /// With `--init noise`: the share of noise (the course uses 0.6).
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.6, value_parser = crate::args::probability)]
     noise_ratio: f64,
     /// The optimiser.
     #[arg(long, value_enum, default_value_t = OptimizerArg::Lbfgs)]
     optimizer: OptimizerArg,
     /// Adam's learning rate (pixel units).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::f64_positive)]
     learning_rate: f64,
     /// L-BFGS history length.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::args::usize_in(1, 10_000))]
     lbfgs_history: usize,
     /// L-BFGS line search: strong Wolfe, or torch/neural-style's fixed step.
     #[arg(long, value_enum, default_value_t = LineSearchArg::Wolfe)]
@@ -83,10 +83,10 @@ pub struct StyleArgs {
     #[arg(long, value_enum, default_value_t = PoolingArg::Max)]
     pooling: PoolingArg,
     /// Number of scales, coarse to fine, each twice the last, ending at --size.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::usize_in(1, 8))]
     scales: usize,
     /// Write OUT_iterN.png every N iterations (0: never).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::args::usize_in(0, 1_000_000))]
     save_every: usize,
     /// The network.
     #[arg(long, value_enum, default_value_t = ModelArg::Vgg16)]

@@ -44,7 +44,7 @@ pub struct EncoderArgs {
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Where to write the encoder (safetensors; rewritten after every epoch as a checkpoint).
-    #[arg(long, short, value_name = "FILE.safetensors")]
+    #[arg(long, short, value_name = "FILE.safetensors", value_parser = crate::args::output_file)]
     pub out: PathBuf,
     /// Detect and align faces with the faces pipeline (an image without a face is used as
     /// it is). Implied by `--init dlib`.
@@ -57,33 +57,33 @@ pub struct EncoderArgs {
     /// With `--init dlib`: train only the last N residual blocks and the final projection
     /// (the rest frozen: much faster on a CPU). Default: every layer. Recorded in the
     /// checkpoint: `--resume` continues with the recorded value and refuses another.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::args::usize_in(0, 1_000))]
     pub train_last: Option<usize>,
     /// Continue from a checkpoint written by this command (weights, the optimiser's moments,
     /// the epoch count and the random stream): the run goes on as if it had not stopped.
     #[arg(long, value_name = "FILE.safetensors")]
     pub resume: Option<PathBuf>,
     /// Epochs in all (a resumed run continues the count).
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs, value_parser = crate::args::usize_in(1, 1_000_000))]
     pub epochs: usize,
-    #[arg(long, default_value_t = TrainConfig::default().steps_per_epoch)]
+    #[arg(long, default_value_t = TrainConfig::default().steps_per_epoch, value_parser = crate::args::usize_in(1, 10_000_000))]
     pub steps: usize,
     /// Identities per batch (P).
-    #[arg(long, default_value_t = TrainConfig::default().identities)]
+    #[arg(long, default_value_t = TrainConfig::default().identities, value_parser = crate::args::usize_in(2, 100_000))]
     pub identities: usize,
     /// Images per identity in a batch (K).
-    #[arg(long, default_value_t = TrainConfig::default().per_identity)]
+    #[arg(long, default_value_t = TrainConfig::default().per_identity, value_parser = crate::args::usize_in(2, 10_000))]
     pub per_identity: usize,
     /// Triplet selection: semi-hard, hardest or random.
     #[arg(long, default_value = "semi-hard")]
     pub mining: String,
-    #[arg(long, default_value_t = TrainConfig::default().margin)]
+    #[arg(long, default_value_t = TrainConfig::default().margin, value_parser = crate::args::f64_positive)]
     pub margin: f64,
     /// Adam's learning rate (default: 1e-3 for the small network, 1e-5 for fine-tuning dlib's).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::f64_positive)]
     pub lr: Option<f64>,
     /// Share of identities held out and scored after every epoch.
-    #[arg(long, default_value_t = TrainConfig::default().validation)]
+    #[arg(long, default_value_t = TrainConfig::default().validation, value_parser = crate::args::f64_in(0.0, 0.9))]
     pub validation: f64,
     /// Turn off flip/crop/colour augmentation.
     #[arg(long)]
@@ -105,25 +105,25 @@ pub enum Init {
 #[derive(Debug, Args)]
 pub struct DigitsArgs {
     /// Training steps (each a batch of 6 digits × --symmetries classes × --per-class images).
-    #[arg(long, default_value_t = OneShotConfig::default().steps)]
+    #[arg(long, default_value_t = OneShotConfig::default().steps, value_parser = crate::args::usize_in(1, 10_000_000))]
     pub steps: usize,
-    #[arg(long, default_value_t = OneShotConfig::default().per_class)]
+    #[arg(long, default_value_t = OneShotConfig::default().per_class, value_parser = crate::args::usize_in(2, 10_000))]
     pub per_class: usize,
     /// Triplet selection: semi-hard, hardest or random.
     #[arg(long, default_value = "semi-hard")]
     pub mining: String,
     /// Triplet margin α (squared distances between unit-length embeddings).
-    #[arg(long, default_value_t = OneShotConfig::default().margin)]
+    #[arg(long, default_value_t = OneShotConfig::default().margin, value_parser = crate::args::f64_positive)]
     pub margin: f64,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = OneShotConfig::default().learning_rate)]
+    #[arg(long, default_value_t = OneShotConfig::default().learning_rate, value_parser = crate::args::f64_positive)]
     pub lr: f64,
     /// Random choices of the single example per held-out class, averaged over.
-    #[arg(long, default_value_t = OneShotConfig::default().trials)]
+    #[arg(long, default_value_t = OneShotConfig::default().trials, value_parser = crate::args::usize_in(1, 100_000))]
     pub trials: usize,
     /// Symmetries of the square (1–8) whose images of the training digits count as further
     /// training classes (1: the digits alone).
-    #[arg(long, default_value_t = OneShotConfig::default().symmetries)]
+    #[arg(long, default_value_t = OneShotConfig::default().symmetries, value_parser = crate::args::usize_in(1, 8))]
     pub symmetries: usize,
     /// Compare raw (uncentred) embeddings in the nearest-neighbour search.
     #[arg(long)]
@@ -143,10 +143,10 @@ pub struct VerifierArgs {
     #[arg(long, default_value = "abs")]
     pub feature: String,
     /// L2 penalty on the weights.
-    #[arg(long, default_value_t = DEFAULT_L2)]
+    #[arg(long, default_value_t = DEFAULT_L2, value_parser = crate::args::f64_non_negative)]
     pub l2: f64,
     /// Where to write the head (JSON).
-    #[arg(long, short, value_name = "HEAD.json")]
+    #[arg(long, short, value_name = "HEAD.json", value_parser = crate::args::output_file)]
     pub out: PathBuf,
 }
 

@@ -21,7 +21,7 @@ pub struct VerifyArgs {
     b: PathBuf,
     /// Largest distance still judged the same person (lower is stricter) [default: the
     /// embedder's; 0.6 for dlib's network, its authors' convention].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::f32_positive)]
     tolerance: Option<f32>,
     #[command(flatten)]
     pipeline: FacePipelineArgs,
