@@ -212,18 +212,21 @@ impl StyleConfig {
             .collect()
     }
 
-    /// Estimated peak memory of the finest scale, in bytes: G's evaluation and optimiser, plus
-    /// the style images' pass through VGG at `style_scale` × the result's size (square, the
-    /// worst aspect). Without that second term `--style-scale` went around the check: 7.5 GB
-    /// and growing for a 64 px result.
+    /// Estimated peak memory of the finest scale, in bytes. `memory`'s per-activation figure
+    /// was measured on transfers with `style_scale` 1, so it covers style images up to the
+    /// result's size; a larger `style_scale` adds the difference (square, the worst aspect).
+    /// Without that term `--style-scale` went around the check: 7.5 GB and growing for a
+    /// 64 px result.
     pub fn estimate_bytes(&self, width: usize, height: usize) -> u64 {
         let (w, h) = fit_longest(width, height, self.size);
         let layers = self.all_layers();
         let g = estimate_bytes(w, h, self.model, &layers, self.history());
-        // Clamped so the product below cannot overflow; any side near it is refused anyway.
-        let side = (w.max(h) as f64 * self.style_scale).clamp(1.0, MAX_ESTIMATED_SIDE) as usize;
-        let style = estimate_bytes(side, side, self.model, &layers, 0);
-        g.saturating_add(style)
+        let longest = w.max(h);
+        // Clamped so the products in the estimate cannot overflow; any side near the clamp is
+        // refused anyway.
+        let side = (longest as f64 * self.style_scale).clamp(1.0, MAX_ESTIMATED_SIDE) as usize;
+        let style = |s: usize| estimate_bytes(s, s, self.model, &layers, 0);
+        g.saturating_add(style(side).saturating_sub(style(longest)))
     }
 }
 

@@ -91,13 +91,15 @@ fn non_finite_negative_and_absurd_numbers_are_refused_by_the_option_they_came_in
     let img = s(&dir.join("missing.png")).to_string();
     let out = s(&dir.join("out.png")).to_string();
     let data = s(&dir).to_string();
+    // Negative values are given as `--option=-x` (with a space clap takes `-x` for a flag,
+    // and refuses that too, without naming the option).
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["verify", &img, &img, "--tolerance", "nan"],
             "--tolerance",
         ),
         (
-            vec!["verify", &img, &img, "--tolerance", "-0.5"],
+            vec!["verify", &img, &img, "--tolerance=-0.5"],
             "--tolerance",
         ),
         (
@@ -109,7 +111,7 @@ fn non_finite_negative_and_absurd_numbers_are_refused_by_the_option_they_came_in
             "--tolerance",
         ),
         (
-            vec!["gallery", "identify", &img, "--tolerance", "-1"],
+            vec!["gallery", "identify", &img, "--tolerance=-1"],
             "--tolerance",
         ),
         (
@@ -117,7 +119,7 @@ fn non_finite_negative_and_absurd_numbers_are_refused_by_the_option_they_came_in
             "--learning-rate",
         ),
         (
-            vec!["style", &img, &img, "-o", &out, "--style-weight", "-1"],
+            vec!["style", &img, &img, "-o", &out, "--style-weight=-1"],
             "--style-weight",
         ),
         (
@@ -174,7 +176,13 @@ fn non_finite_negative_and_absurd_numbers_are_refused_by_the_option_they_came_in
         ),
         (
             vec![
-                "train", "encoder", "--data", &data, "-o", &out, "--margin", "-1",
+                "train",
+                "encoder",
+                "--data",
+                &data,
+                "-o",
+                &out,
+                "--margin=-1",
             ],
             "--margin",
         ),

@@ -72,7 +72,7 @@ pub enum GalleryCommand {
     Identify {
         image: PathBuf,
         /// Largest distance still taken as a match.
-        #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+        #[arg(long, default_value_t = DEFAULT_TOLERANCE, value_parser = crate::args::f32_positive)]
         tolerance: f32,
         /// Also list the K nearest people of each face (each at their best sample's
         /// distance).
