@@ -20,19 +20,26 @@
 //! The trait is object-safe and `Send + Sync`: one store can serve many threads.
 
 pub mod document;
+pub mod embedded;
 pub mod error;
 mod fsutil;
+pub mod hnsw;
 pub mod json;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod search;
 
 pub use document::{FORMAT_NAME, FORMAT_VERSION, GalleryData};
+pub use embedded::EmbeddedGallery;
 pub use error::{GalleryError, Result};
 pub use json::JsonGallery;
 pub use model::{
     Candidate, EnrolRequest, EnrolWarning, Enrolment, ImportReport, Person, PersonRef,
     PersonSummary, Sample, Who, check_embedding, valid_name,
 };
+#[cfg(feature = "postgres")]
+pub use pg::PostgresGallery;
 
 /// A gallery of enrolled people, wherever it is kept. Every method is one transaction: it
 /// happens whole or not at all, and concurrent callers (threads or processes) never lose each
@@ -78,3 +85,39 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
 
 #[cfg(test)]
 mod tests;
+
+/// Opens the gallery a `--gallery` argument names: a `postgres://` (or `postgresql://`) URL
+/// is PostgreSQL, a path ending in `.json` is a JSON file, any other path is the embedded
+/// store (created when absent).
+pub fn open(spec: &str) -> Result<Box<dyn GalleryStore>> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Box::new(PostgresGallery::connect(spec)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(GalleryError::Invalid(format!(
+            "{}: this Likeness was built without PostgreSQL support; build it with `cargo \
+             build -p likeness --features postgres`",
+            pg_redact(spec)
+        )));
+    }
+    let path = std::path::Path::new(spec);
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        Ok(Box::new(JsonGallery::at(path)))
+    } else {
+        Ok(Box::new(EmbeddedGallery::open(path)?))
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn pg_redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((auth, host)) = rest.split_once('@')
+        && let Some((user, _)) = auth.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}

@@ -201,3 +201,85 @@ fn export_then_import_moves_every_person_and_sample() {
     ]);
     assert!(err.contains("bad.json"), "{err}");
 }
+
+/// The default gallery: an existing `gallery.json` in $LIKENESS_HOME keeps working (with a
+/// note), `gallery migrate` moves it into the embedded store, which is the default after.
+/// `--gallery` and $LIKENESS_GALLERY choose the store by what they name.
+#[test]
+fn an_old_default_json_gallery_keeps_working_and_migrates_in_one_command() {
+    let home = scratch("migrate");
+    let export = home.join("export.json");
+    let face: Vec<String> = (0..128)
+        .map(|i| format!("{}", (i as f32) / 1000.0))
+        .collect();
+    std::fs::write(
+        &export,
+        format!(
+            r#"{{"format":"likeness-gallery","version":1,"embedder":"dlib_resnet","next_id":8,
+               "persons":[{{"id":7,"name":"ada","samples":[{{"embedding":[{}],"source":"a.jpg"}}]}}]}}"#,
+            face.join(",")
+        ),
+    )
+    .unwrap();
+    let json = home.join("gallery.json");
+    ok(&["gallery", "--gallery", s(&json), "import", s(&export)]);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_likeness"))
+            .args(args)
+            .env("LIKENESS_HOME", &home)
+            .env_remove("LIKENESS_GALLERY")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["gallery", "list", "--json"]);
+    assert!(out.status.success());
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        list["gallery"].as_str().unwrap().ends_with("gallery.json"),
+        "{list}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gallery migrate"));
+
+    let out = run(&["gallery", "migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["gallery", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        list["gallery"].as_str().unwrap().ends_with("gallery.db"),
+        "{list}"
+    );
+    assert_eq!(list["persons"][0]["id"], 7, "{list}");
+    assert_eq!(list["persons"][0]["name"], "ada", "{list}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the JSON file is left as it was
+    assert!(json.exists());
+
+    // $LIKENESS_GALLERY names another store
+    let other = home.join("other.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .args(["gallery", "import", s(&export), "--json"])
+        .env("LIKENESS_HOME", &home)
+        .env("LIKENESS_GALLERY", &other)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(other.exists());
+    // a file that is not a gallery is refused by name and left alone
+    let notes = home.join("notes.txt");
+    std::fs::write(&notes, b"my notes").unwrap();
+    let err = fails(&["gallery", "--gallery", s(&notes), "list"]);
+    assert!(err.contains("notes.txt"), "{err}");
+    assert_eq!(std::fs::read(&notes).unwrap(), b"my notes");
+}

@@ -19,12 +19,15 @@ use super::detect::{
     save_png, single_face,
 };
 
-/// The gallery of enrolled people: a JSON file, by default `gallery.json` in the model cache's
-/// home ($LIKENESS_HOME, default ~/.cache/likeness).
+/// The gallery of enrolled people. By default the embedded store `gallery.db` in the model
+/// cache's home ($LIKENESS_HOME, default ~/.cache/likeness); an existing `gallery.json` there
+/// keeps working until `likeness gallery migrate` moves it.
 #[derive(Debug, Args)]
 pub struct GalleryArgs {
-    /// The gallery file to use instead of the default one.
-    #[arg(long, global = true, value_name = "FILE")]
+    /// The gallery: a `.json` file (the original format, read and rewritten whole), any other
+    /// path (the embedded store: SQLite and an ANN index, made for 100,000s of people), or a
+    /// `postgres://user@host/db` URL (PostgreSQL with pgvector). Also $LIKENESS_GALLERY.
+    #[arg(long, global = true, value_name = "PATH|URL")]
     gallery: Option<PathBuf>,
     /// Where the landmarks come from: dlib's shape predictor, or BlazeFace's keypoints
     /// (faster, less faithful to dlib).
@@ -94,6 +97,13 @@ pub enum GalleryCommand {
         #[arg(value_name = "FILE.json")]
         file: PathBuf,
     },
+    /// Move the default `gallery.json` (or the --gallery JSON file) into the embedded store
+    /// beside it (`gallery.db`), which becomes the default. The JSON file is left as it was.
+    Migrate {
+        /// Where to put it instead (a path or a postgres:// URL).
+        #[arg(long, value_name = "PATH|URL")]
+        to: Option<PathBuf>,
+    },
 }
 
 #[derive(Serialize)]
@@ -153,21 +163,47 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `$LIKENESS_HOME/gallery.json`, `$LIKENESS_HOME` defaulting to `~/.cache/likeness`
-/// ([`likeness_fs::home_dir`], the one resolver).
-fn default_path() -> anyhow::Result<PathBuf> {
-    Ok(likeness_fs::home_dir()?.join("gallery.json"))
+/// The gallery named by --gallery, else $LIKENESS_GALLERY, else the default: `gallery.db` in
+/// the home ([`likeness_fs::home_dir`], the one resolver), or the `gallery.json` there while it
+/// has not been migrated.
+fn chosen(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = arg.or_else(|| std::env::var_os("LIKENESS_GALLERY").map(PathBuf::from)) {
+        return Ok(path);
+    }
+    let home = likeness_fs::home_dir()?;
+    let (db, json) = (home.join("gallery.db"), home.join("gallery.json"));
+    Ok(if !db.exists() && json.exists() { json } else { db })
+}
+
+/// Opens a gallery: a postgres:// URL, a .json file, or the embedded store.
+fn open(spec: &Path) -> anyhow::Result<Box<dyn GalleryStore>> {
+    match spec.to_str() {
+        Some(s) => Ok(likeness_gallery::open(s)?),
+        // not UTF-8, so not a URL
+        None if spec.extension().is_some_and(|e| e == "json") => {
+            Ok(Box::new(JsonGallery::at(spec)))
+        }
+        None => Ok(Box::new(likeness_gallery::EmbeddedGallery::open(spec)?)),
+    }
 }
 
 /// Runs a `gallery` subcommand.
 pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
-    let path = match args.gallery.clone() {
-        Some(path) => path,
-        None => default_path()?,
-    };
-    let store: Box<dyn GalleryStore> = Box::new(JsonGallery::at(path));
+    let spec = chosen(args.gallery.clone())?;
+    let store = open(&spec)?;
     let location = store.location();
     let json = args.json;
+    if args.gallery.is_none()
+        && std::env::var_os("LIKENESS_GALLERY").is_none()
+        && spec.extension().is_some_and(|e| e == "json")
+        && !matches!(args.command, GalleryCommand::Migrate { .. })
+    {
+        eprintln!(
+            "note: {} is the original JSON gallery, read and rewritten whole on every call; \
+             `likeness gallery migrate` moves it into the embedded store (gallery.db)",
+            spec.display()
+        );
+    }
     match args.command {
         GalleryCommand::Enrol {
             name,
@@ -344,6 +380,32 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                     out.display()
                 );
             }
+        }
+        GalleryCommand::Migrate { to } => {
+            anyhow::ensure!(
+                spec.extension().is_some_and(|e| e == "json"),
+                "{location} is not a JSON gallery: nothing to migrate (use `gallery export` and \
+                 `gallery import` to move between other stores)"
+            );
+            let target = to.unwrap_or_else(|| spec.with_extension("db"));
+            let data = store.export()?;
+            let into = open(&target)?;
+            let report = into.import(data)?;
+            let moved = into.list()?.len();
+            println!(
+                "migrated {location} into {}: {} person(s) there now ({} new, {} merged, {} \
+                 sample(s) added); {location} was left as it was{}",
+                into.location(),
+                moved,
+                report.created,
+                report.merged,
+                report.samples,
+                if args.gallery.is_none() && std::env::var_os("LIKENESS_GALLERY").is_none() {
+                    " and the new store is now the default"
+                } else {
+                    ""
+                }
+            );
         }
         GalleryCommand::Import { file } => {
             let bytes =

