@@ -148,7 +148,7 @@ impl EmbeddedGallery {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
-        let index_path = crate::fsutil::side_path(&path, ".index");
+        let index_path = crate::side_path(&path, ".index");
         let store = EmbeddedGallery {
             path,
             index_path,
@@ -418,7 +418,7 @@ impl EmbeddedGallery {
         let lag = (now.last_sample - saved_at.min(now.last_sample)) as usize;
         if saved_at == 0 || lag >= self.persist_lag.max(live / 20) {
             // best effort: a failed write leaves the old file, which is only a cache
-            if crate::fsutil::write_atomic(&self.index_path, &graph.to_bytes()).is_ok() {
+            if likeness_fs::write_atomic(&self.index_path, &graph.to_bytes()).is_ok() {
                 saved_at = now.last_sample;
             }
         }

@@ -10,6 +10,10 @@ pub type Result<T, E = GalleryError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
     /// A file of the gallery could not be read or written.
+    /// The one atomic writer refused or failed (a link, device or read-only file where the
+    /// store's file should be, a full disk); its message names the path.
+    #[error(transparent)]
+    Write(#[from] likeness_fs::FsError),
     #[error("{path}: {cause}")]
     Io {
         path: PathBuf,

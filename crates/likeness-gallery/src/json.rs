@@ -91,13 +91,13 @@ impl JsonGallery {
         data.format = crate::document::FORMAT_NAME.into();
         data.version = crate::document::FORMAT_VERSION;
         data.validate(&self.location())?;
-        crate::fsutil::write_atomic(&self.path, &data.to_bytes()?)?;
+        likeness_fs::write_atomic(&self.path, &data.to_bytes()?)?;
         Ok(out)
     }
 
     /// Takes the exclusive writers' lock, waiting up to the lock timeout.
     pub(crate) fn lock(&self) -> Result<File> {
-        let lock_path = crate::fsutil::side_path(&self.path, ".lock");
+        let lock_path = crate::side_path(&self.path, ".lock");
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| GalleryError::io(dir, e))?;
         }

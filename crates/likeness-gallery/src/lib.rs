@@ -22,7 +22,6 @@
 pub mod document;
 pub mod embedded;
 pub mod error;
-mod fsutil;
 pub mod hnsw;
 pub mod json;
 pub mod model;
@@ -95,8 +94,8 @@ pub fn open(spec: &str) -> Result<Box<dyn GalleryStore>> {
         return Ok(Box::new(PostgresGallery::connect(spec)?));
         #[cfg(not(feature = "postgres"))]
         return Err(GalleryError::Invalid(format!(
-            "{}: this Likeness was built without PostgreSQL support; build it with `cargo \
-             build -p likeness --features postgres`",
+            "{}: this Likeness was built without PostgreSQL support (`--no-default-features`); \
+             build it with its default features",
             pg_redact(spec)
         )));
     }
@@ -120,4 +119,11 @@ pub fn pg_redact(url: &str) -> String {
         return format!("{scheme}://{user}:***@{host}");
     }
     url.to_string()
+}
+
+/// `path` with `suffix` appended to its file name: the lock, index and temporaries beside a store.
+pub(crate) fn side_path(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
 }

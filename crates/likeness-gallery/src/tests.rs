@@ -75,7 +75,7 @@ fn a_killed_write_leaves_the_old_gallery_intact() {
     let before = std::fs::read(&path).unwrap();
     // what a writer killed mid-write leaves: a partial temporary file beside the gallery
     std::fs::write(
-        crate::fsutil::side_path(&path, ".tmp-99999"),
+        crate::side_path(&path, ".tmp-99999"),
         &before[..before.len() / 2],
     )
     .unwrap();

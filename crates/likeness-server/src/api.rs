@@ -19,7 +19,7 @@ use likeness_face::faces::Verdict;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify as verify_faces};
 use likeness_face::{Detection, Face, Faces};
 use likeness_gallery::{
-    Candidate, EnrolRequest, Enrolment, GalleryStore, JsonGallery, PersonRef, PersonSummary,
+    Candidate, EmbeddedGallery, EnrolRequest, Enrolment, GalleryStore, JsonGallery, PersonRef, PersonSummary,
     Sample, Who,
 };
 use likeness_nn::image::Image;
@@ -649,9 +649,18 @@ impl Galleries {
             .stores
             .lock()
             .map_err(|_| ApiError::internal("gallery table unusable"))?;
-        Ok(Arc::clone(stores.entry(name.to_string()).or_insert_with(
-            || Arc::new(JsonGallery::at(self.dir.join(format!("{name}.json")))),
-        )))
+        if let Some(store) = stores.get(name) {
+            return Ok(Arc::clone(store));
+        }
+        // New galleries live in the embedded store; one kept from before it keeps its JSON.
+        let json = self.dir.join(format!("{name}.json"));
+        let store: Arc<dyn GalleryStore> = if json.exists() {
+            Arc::new(JsonGallery::at(json))
+        } else {
+            Arc::new(EmbeddedGallery::open(&self.dir.join(format!("{name}.db")))?)
+        };
+        stores.insert(name.to_string(), Arc::clone(&store));
+        Ok(store)
     }
 
     fn writer(&self, name: &str) -> Arc<Mutex<()>> {
