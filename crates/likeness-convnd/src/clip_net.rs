@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor};
 use likeness_nn::nets::convnd::{Conv3d, Conv3dConfig, MaxPool3d, PoolConfig};
 
 use crate::Result;
-use crate::rng::Rng;
 use crate::train::{Classifier, dense};
+use likeness_nn::rng::SplitMix64;
 
 /// The network's sizes. Input `[batch, 1, frames, side, side]`; frames and side divisible by 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,16 +32,16 @@ pub struct ClipNet {
 impl ClipNet {
     /// Fresh weights drawn from `seed`.
     pub fn init(config: &ClipNetConfig, seed: u64, device: &Device) -> Result<Self> {
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let w = config.width;
         let conv1 = Conv3d::init(
             &Conv3dConfig::new(1, w, [3; 3]).with_padding([1; 3]),
-            rng.fork(),
+            rng.next_u64(),
             device,
         )?;
         let conv2 = Conv3d::init(
             &Conv3dConfig::new(w, 2 * w, [3; 3]).with_padding([1; 3]),
-            rng.fork(),
+            rng.next_u64(),
             device,
         )?;
         let flat = 2 * w * (config.frames / 4) * (config.side / 4) * (config.side / 4);

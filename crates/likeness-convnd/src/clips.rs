@@ -8,9 +8,9 @@ use std::time::Instant;
 use likeness_nn::device::cpu_autodiff;
 
 use crate::clip_net::{ClipNet, ClipNetConfig};
-use crate::rng::Rng;
 use crate::train::{Dataset, TrainOptions, train_and_test};
 use crate::{Error, Report, Result};
+use likeness_nn::rng::SplitMix64;
 
 /// The 8 directions, counter-clockwise from east (image y grows downwards, so north is −y).
 pub const DIRECTIONS: [&str; 8] = ["E", "NE", "N", "NW", "W", "SW", "S", "SE"];
@@ -71,7 +71,7 @@ pub fn run_clips(options: &ClipOptions) -> Result<Report> {
     if options.width == 0 {
         return Err(Error::Options("width must be at least 1".into()));
     }
-    let mut rng = Rng::new(options.seed);
+    let mut rng = SplitMix64::new(options.seed);
     let train = make_clips(options.train_clips, &mut rng);
     let test = make_clips(options.test_clips, &mut rng);
     let config = ClipNetConfig {
@@ -80,7 +80,7 @@ pub fn run_clips(options: &ClipOptions) -> Result<Report> {
         classes: DIRECTIONS.len(),
         width: options.width,
     };
-    let model = ClipNet::init(&config, rng.fork(), &cpu_autodiff())?;
+    let model = ClipNet::init(&config, rng.next_u64(), &cpu_autodiff())?;
     let schedule = TrainOptions {
         epochs: options.epochs,
         batch_size: options.batch_size,
@@ -96,7 +96,7 @@ pub fn run_clips(options: &ClipOptions) -> Result<Report> {
 }
 
 /// `n` clips `[1, FRAMES, SIDE, SIDE]`, directions balanced and shuffled.
-fn make_clips(n: usize, rng: &mut Rng) -> Dataset {
+fn make_clips(n: usize, rng: &mut SplitMix64) -> Dataset {
     let mut data = Dataset::new(vec![1, FRAMES, SIDE, SIDE]);
     let mut labels: Vec<usize> = (0..n).map(|i| i % DIRECTIONS.len()).collect();
     rng.shuffle(&mut labels);

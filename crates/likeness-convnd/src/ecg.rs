@@ -30,9 +30,9 @@ use likeness_nn::device::cpu_autodiff;
 use likeness_nn::npz::read_npz;
 
 use crate::ecg_net::{EcgNet, EcgNetConfig};
-use crate::rng::Rng;
 use crate::train::{Dataset, TrainOptions, train_and_test};
 use crate::{Error, Report, Result};
+use likeness_nn::rng::SplitMix64;
 
 /// Sampling rate of the recording (MIT-BIH), Hz.
 pub const SAMPLE_RATE: f64 = 360.0;
@@ -155,14 +155,14 @@ pub fn run_ecg(path: &Path, options: &EcgOptions) -> Result<Report> {
         .iter()
         .map(|&c| train.len() as f32 / (CLASSES.len() * c) as f32)
         .collect();
-    let mut rng = Rng::new(options.seed);
+    let mut rng = SplitMix64::new(options.seed);
     let config = EcgNetConfig {
         length,
         classes: CLASSES.len(),
         width: options.width,
         hidden: 32,
     };
-    let model = EcgNet::init(&config, rng.fork(), &cpu_autodiff())?;
+    let model = EcgNet::init(&config, rng.next_u64(), &cpu_autodiff())?;
     let schedule = TrainOptions {
         epochs: options.epochs,
         batch_size: options.batch_size,

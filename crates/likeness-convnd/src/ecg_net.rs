@@ -6,9 +6,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use likeness_nn::nets::convnd::{Conv1d, Conv1dConfig, MaxPool1d, PoolConfig};
 
-use crate::rng::Rng;
 use crate::train::{Classifier, dense};
 use crate::{Error, Result};
+use likeness_nn::rng::SplitMix64;
 
 /// Pooling after each conv stage; their product must divide the window length.
 const POOLS: [usize; 3] = [4, 3, 3];
@@ -50,12 +50,12 @@ impl EcgNet {
                 config.length
             )));
         }
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let w = config.width;
         let mut conv = |c_in: usize, c_out: usize, k: usize| {
             Conv1d::init(
                 &Conv1dConfig::new(c_in, c_out, [k]).with_padding([k / 2]),
-                rng.fork(),
+                rng.next_u64(),
                 device,
             )
         };

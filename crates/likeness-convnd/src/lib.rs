@@ -14,7 +14,6 @@ pub mod clip_net;
 pub mod clips;
 pub mod ecg;
 pub mod ecg_net;
-mod rng;
 mod train;
 
 use std::fmt;

@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::optim::{Adam, AdamConfig};
 
-use crate::rng::Rng;
 use crate::{Error, Report, Result};
+use likeness_nn::rng::SplitMix64;
 
 /// A network mapping a batch of rank-`D` inputs to class logits `[batch, classes]`.
 pub(crate) trait Classifier<const D: usize>: Module {
@@ -85,7 +85,7 @@ pub(crate) fn train_and_test<const D: usize, M: Classifier<D>>(
     train: &Dataset,
     test: &Dataset,
     options: &TrainOptions,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Result<Report> {
     let (model, loss) = fit(model, train, options, rng)?;
     let confusion = confusion(&model, test, classes.len())?;
@@ -105,7 +105,7 @@ fn fit<const D: usize, M: Classifier<D>>(
     mut model: M,
     data: &Dataset,
     options: &TrainOptions,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Result<(M, f64)> {
     if options.epochs == 0 || options.batch_size == 0 || data.len() == 0 {
         return Err(Error::Options(
@@ -216,7 +216,7 @@ fn report(
 
 /// A fully connected layer `[.., d_in] → [.., d_out]`, initialised as PyTorch does
 /// (U(±1/√d_in) for weight and bias) from `rng`.
-pub(crate) fn dense(d_in: usize, d_out: usize, rng: &mut Rng, device: &Device) -> Linear {
+pub(crate) fn dense(d_in: usize, d_out: usize, rng: &mut SplitMix64, device: &Device) -> Linear {
     let bound = 1.0 / (d_in as f64).sqrt();
     let mut draw =
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-bound, bound) as f32).collect() };

@@ -29,8 +29,8 @@ use serde::Serialize;
 
 use crate::encoder::{NORM_EPSILON, unit_rows};
 use crate::error::{LearnError, Result};
-use crate::rng::Rng;
 use crate::triplet::{Mining, batch_triplet_loss, mine, squared_distances};
+use likeness_nn::rng::SplitMix64;
 
 /// Side of a digit image.
 pub const SIDE: usize = 8;
@@ -144,7 +144,7 @@ impl Digits {
         &self,
         indices: &[(usize, usize)],
         shift: bool,
-        rng: &mut Rng,
+        rng: &mut SplitMix64,
         device: &Device,
     ) -> Tensor<4> {
         let span = 2 * MAX_SHIFT + 1;
@@ -273,14 +273,14 @@ pub struct DigitNet {
 }
 
 /// Uniform `U(±1/√fan_in)` values (PyTorch's default initialisation) from `rng`.
-fn uniform(n: usize, fan_in: usize, rng: &mut Rng) -> Vec<f32> {
+fn uniform(n: usize, fan_in: usize, rng: &mut SplitMix64) -> Vec<f32> {
     let bound = 1.0 / (fan_in as f64).sqrt();
     (0..n)
         .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
         .collect()
 }
 
-fn conv3x3(c_in: usize, c_out: usize, rng: &mut Rng, device: &Device) -> Conv2d {
+fn conv3x3(c_in: usize, c_out: usize, rng: &mut SplitMix64, device: &Device) -> Conv2d {
     let fan_in = c_in * 9;
     let w = uniform(c_out * fan_in, fan_in, rng);
     let b = uniform(c_out, fan_in, rng);
@@ -301,7 +301,7 @@ fn conv3x3(c_in: usize, c_out: usize, rng: &mut Rng, device: &Device) -> Conv2d 
     }
 }
 
-fn dense(d_in: usize, d_out: usize, rng: &mut Rng, device: &Device) -> Linear {
+fn dense(d_in: usize, d_out: usize, rng: &mut SplitMix64, device: &Device) -> Linear {
     let w = uniform(d_in * d_out, d_in, rng);
     let b = uniform(d_out, d_in, rng);
     Linear {
@@ -321,7 +321,7 @@ impl DigitNet {
                 "the conv width must be positive".into(),
             ));
         }
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let w = config.width;
         let flat = config.flat_len();
         Ok(Self {
@@ -478,7 +478,7 @@ pub fn one_shot(digits: &Digits, config: &OneShotConfig) -> Result<(DigitNet, On
     }
     let dim = config.net.embedding_dim();
     let device = cpu_autodiff();
-    let mut rng = Rng::new(config.seed);
+    let mut rng = SplitMix64::new(config.seed);
     let mut net = DigitNet::init(&config.net, rng.next_u64(), &device)?;
     let mut adam = Adam::new(AdamConfig::new(config.learning_rate));
     let mut losses = Vec::with_capacity(config.steps);
@@ -559,7 +559,7 @@ pub fn one_shot(digits: &Digits, config: &OneShotConfig) -> Result<(DigitNet, On
     let labels: Vec<usize> = test.iter().map(|&i| digits.labels[i]).collect();
     // The single examples are drawn from their own stream, so that every configuration
     // with the same seed is scored on the same choices.
-    let mut trial_rng = Rng::new(config.seed ^ TRIAL_STREAM);
+    let mut trial_rng = SplitMix64::new(config.seed ^ TRIAL_STREAM);
     let (mut cnn, mut raw, mut before) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..config.trials {
         // One random example of each held-out class is the whole "gallery".

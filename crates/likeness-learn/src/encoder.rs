@@ -24,8 +24,8 @@ use likeness_nn::weights::WeightMap;
 use serde::Serialize;
 
 use crate::error::{LearnError, Result};
-use crate::rng::Rng;
 use crate::triplet::{Mining, batch_triplet_loss, mine, squared_distances};
+use likeness_nn::rng::SplitMix64;
 
 /// Conv stages, each halving the side with a 2×2 max-pool.
 const STAGES: usize = 3;
@@ -111,7 +111,7 @@ impl Encoder {
     /// Fresh weights (PyTorch's default uniform initialisation) drawn from `seed`.
     pub fn init(config: &EncoderConfig, seed: u64, device: &Device) -> Result<Self> {
         Self::check(config)?;
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
             let bound = 1.0 / (fan_in as f64).sqrt();
             (0..n)
@@ -425,7 +425,7 @@ fn stack(images: &[&[f32]], size: usize, device: &Device) -> Tensor<4> {
 
 /// Flip (half the time), crop by up to [`MAX_CROP`] pixels (zero padding) and jitter
 /// brightness and contrast of one planar image.
-fn augment(planar: &[f32], size: usize, rng: &mut Rng) -> Vec<f32> {
+fn augment(planar: &[f32], size: usize, rng: &mut SplitMix64) -> Vec<f32> {
     let n = size * size;
     let flip = rng.below(2) == 1;
     let span = 2 * MAX_CROP + 1;
@@ -601,7 +601,7 @@ pub fn train<N: TripletNet>(
         ));
     }
     // The split depends on the seed alone, so a resumed run holds out the same identities.
-    let mut rng = Rng::new(config.seed);
+    let mut rng = SplitMix64::new(config.seed);
     let ids = data.iter().map(|d| d.0).max().map_or(0, |m| m + 1);
     let mut by_id: Vec<Vec<usize>> = vec![Vec::new(); ids];
     for (i, (id, _)) in data.iter().enumerate() {
@@ -646,7 +646,7 @@ pub fn train<N: TripletNet>(
                 )));
             }
             done = usize::try_from(meta(EPOCH_KEY)?).unwrap_or(usize::MAX);
-            rng = Rng::new(meta(RNG_KEY)?);
+            rng = SplitMix64::new(meta(RNG_KEY)?);
         }
     }
     net = net.train_last(config.train_last)?;
@@ -737,7 +737,7 @@ pub fn triplet_step<N: TripletNet>(
     x: Tensor<4>,
     labels: &[usize],
     config: &TrainConfig,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Result<(N, Option<(f64, usize)>)> {
     let emb = net.embed_batch(x);
     let values = emb
@@ -829,7 +829,7 @@ mod tests {
 
     /// Identity k: a solid colour with a bright square at a k-dependent place, plus noise.
     fn synthetic(ids: usize, per: usize, seed: u64) -> Vec<(usize, Image)> {
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut out = Vec::new();
         for id in 0..ids {
             for _ in 0..per {

@@ -333,7 +333,7 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use likeness_nn::rng::SplitMix64;
 
     #[test]
     fn features_by_hand() {
@@ -352,7 +352,7 @@ mod tests {
         // samples and no penalty the fit lands near the truth.
         let truth = [2.0, -1.0, 0.5];
         let bias = 0.3;
-        let mut rng = Rng::new(42);
+        let mut rng = SplitMix64::new(42);
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for _ in 0..20_000 {
             let row: Vec<f64> = (0..3).map(|_| rng.normal()).collect();
@@ -375,7 +375,7 @@ mod tests {
     fn separates_pairs_and_round_trips() {
         // Same pairs differ only in dimension 0 by a little, different pairs by a lot; the
         // other dimensions are noise. The head learns a negative weight on dimension 0.
-        let mut rng = Rng::new(5);
+        let mut rng = SplitMix64::new(5);
         let mut emb = Vec::new();
         let mut same = Vec::new();
         for i in 0..400 {

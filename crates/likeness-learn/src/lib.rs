@@ -24,7 +24,6 @@ pub mod error;
 pub mod eval;
 pub mod head;
 pub mod pairs;
-pub mod rng;
 pub mod triplet;
 
 pub use error::{LearnError, Result};

@@ -7,7 +7,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::{LearnError, Result};
-use crate::rng::Rng;
+use likeness_nn::rng::SplitMix64;
 
 /// FaceNet's margin α on squared distances between L2-normalised embeddings.
 pub const DEFAULT_MARGIN: f64 = 0.2;
@@ -130,7 +130,7 @@ pub fn mine(
     dist: &[f32],
     labels: &[usize],
     margin: f64,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Result<Vec<Triplet>> {
     let n = labels.len();
     if dist.len() != n * n {
@@ -314,7 +314,7 @@ mod tests {
     #[test]
     fn semi_hard_picks_the_nearest_negative_inside_the_margin() {
         let (d, labels) = constructed_batch();
-        let mut rng = Rng::new(1);
+        let mut rng = SplitMix64::new(1);
         let got = mine(Mining::SemiHard, &d, &labels, 0.5, &mut rng).unwrap();
         // Worked by hand with α = 0.5 (squared distances):
         // a=0,p=1: d=1; negatives 1.44, 2.25, 16 → window (1, 1.5): x=1.2 (index 3).
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn hardest_picks_farthest_positive_and_nearest_negative() {
         let (d, labels) = constructed_batch();
-        let got = mine(Mining::Hardest, &d, &labels, 0.2, &mut Rng::new(0)).unwrap();
+        let got = mine(Mining::Hardest, &d, &labels, 0.2, &mut SplitMix64::new(0)).unwrap();
         // By hand: a=0: positives 1 (1), 2 (9) → 2; negatives 1.44, 2.25, 16 → 3.
         // a=1: positives 0 (1), 2 (4) → 2; negatives 0.04, 0.25, 9 → 3.
         // a=2: positives 0 (9), 1 (4) → 0; negatives 3.24, 2.25, 1 → 5.
@@ -361,8 +361,8 @@ mod tests {
     #[test]
     fn random_pairs_every_positive_with_some_negative() {
         let (d, labels) = constructed_batch();
-        let a = mine(Mining::Random, &d, &labels, 0.2, &mut Rng::new(7)).unwrap();
-        let b = mine(Mining::Random, &d, &labels, 0.2, &mut Rng::new(7)).unwrap();
+        let a = mine(Mining::Random, &d, &labels, 0.2, &mut SplitMix64::new(7)).unwrap();
+        let b = mine(Mining::Random, &d, &labels, 0.2, &mut SplitMix64::new(7)).unwrap();
         assert_eq!(a, b, "same seed, same triplets");
         // P·K·(K − 1) = 2·3·2 anchor–positive pairs, each once.
         assert_eq!(a.len(), 12);
@@ -376,7 +376,7 @@ mod tests {
         }
         // Over many draws every negative turns up.
         let mut seen = std::collections::BTreeSet::new();
-        let mut rng = Rng::new(3);
+        let mut rng = SplitMix64::new(3);
         for _ in 0..50 {
             for t in mine(Mining::Random, &d, &labels, 0.2, &mut rng).unwrap() {
                 if t.anchor == 0 {
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn miners_refuse_a_wrong_sized_matrix_and_skip_lonely_labels() {
-        let mut rng = Rng::new(0);
+        let mut rng = SplitMix64::new(0);
         assert!(mine(Mining::Hardest, &[0.0; 3], &[0, 1], 0.2, &mut rng).is_err());
         // One identity only: no negatives, so no triplets (rather than an error).
         let d = vec![0.0; 4];

@@ -54,6 +54,13 @@ pub enum NnError {
         index: usize,
         value: f32,
     },
+    /// An image file could not be read or written.
+    #[error("{}: {error}", path.display())]
+    ImageFile {
+        path: PathBuf,
+        /// Shown in the message, not a `source()`, for the reason given at [`NnError::Io`].
+        error: crate::image::ImageError,
+    },
 }
 
 /// Refuses `values` if any is NaN or infinite, naming `what` and the first bad index. The one
@@ -77,6 +84,14 @@ impl NnError {
             format,
             offset,
             message: message.into(),
+        }
+    }
+
+    /// An [`NnError::ImageFile`] for `path`.
+    pub fn image_file(path: impl Into<PathBuf>, error: crate::image::ImageError) -> Self {
+        NnError::ImageFile {
+            path: path.into(),
+            error,
         }
     }
 

@@ -123,11 +123,11 @@ fn mirrored(image: &Image) -> Image {
 fn fine_tunes_dlibs_network() {
     use likeness_face::faces::Faces;
     use likeness_learn::encoder::{self, AnyEncoder, TrainConfig, TripletNet};
-    use likeness_learn::rng::Rng;
     use likeness_learn::triplet::Mining;
     use likeness_nn::device::{cpu, cpu_autodiff};
     use likeness_nn::nets::dlib_resnet::DlibResNet;
     use likeness_nn::optim::{Adam, AdamConfig};
+    use likeness_nn::rng::SplitMix64;
     use likeness_nn::testdata::cache_file;
     use likeness_nn::weights::WeightMap;
 
@@ -168,7 +168,7 @@ fn fine_tunes_dlibs_network() {
         ..TrainConfig::default()
     };
     let mut adam = Adam::new(AdamConfig::new(config.learning_rate));
-    let mut rng = Rng::new(1);
+    let mut rng = SplitMix64::new(1);
     let x = encoder::image_batch(&chips, net.input_size(), &cpu_autodiff());
     let (net, first) =
         encoder::triplet_step(net, &mut adam, x.clone(), &labels, &config, &mut rng).unwrap();

@@ -146,36 +146,9 @@ pub fn load_faces(
     Ok(Faces::new(&config, &Cache::from_env()?)?)
 }
 
-/// Decodes a photo; every error names the file.
+/// Reads a photo with the one image reader (likeness_nn::image::read); errors name the file.
 pub fn open_image(path: &Path) -> anyhow::Result<Image> {
-    if path.is_dir() {
-        bail!("{}: is a folder, not an image", path.display());
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if is_truncated_jpeg(&bytes) {
-        bail!(
-            "{}: truncated JPEG (its last scan has no end-of-image marker)",
-            path.display()
-        );
-    }
-    Image::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-/// A JPEG whose last scan (SOS marker, FF DA) is not followed by an end-of-image marker
-/// (FF D9). The decoder fills a cut-off scan with grey without complaint; a missing EOI is how
-/// a truncated download shows. (Inside a scan an FF byte is always followed by 00 or a restart
-/// marker, so FF D9 there is the real end; a thumbnail's EOI comes before the main scan.)
-fn is_truncated_jpeg(bytes: &[u8]) -> bool {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return false;
-    }
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-    match (last(0xDA), last(0xD9)) {
-        (Some(sos), Some(eoi)) => eoi < sos,
-        (Some(_), None) => true,
-        // no scan at all: the decoder reports that itself
-        (None, _) => false,
-    }
+    Ok(Image::open(path)?)
 }
 
 /// Writes a PNG, naming the file on failure.

@@ -1,12 +1,62 @@
-//! Decoded RGB images: the value type every pipeline stage starts from.
+//! Decoded RGB images: the value type every pipeline stage starts from, and the one way
+//! files become images ([`read`]) and images become files ([`write`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{NnError, Result};
+
+pub mod read;
+pub mod write;
+
+pub use read::MAX_FILE_BYTES;
+pub use write::refuse_overwriting_inputs;
 
 /// The largest image we decode: 100 megapixels (~300 MB as RGB8). Larger files are refused with
 /// a clear error rather than exhausting memory.
 pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// Why an image file could not be read or written. The path is added by [`NnError::ImageFile`].
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A folder, device, FIFO or socket where an image file was expected.
+    #[error("is {0}")]
+    NotAFile(&'static str),
+    /// Over [`MAX_FILE_BYTES`].
+    #[error("is {bytes} bytes, over the limit of {limit} for an image file")]
+    FileTooLarge { bytes: u64, limit: u64 },
+    /// The bytes are none of the formats read.
+    #[error("is not an image this tool reads ({})", read::READ_FORMATS)]
+    UnknownFormat,
+    /// A JPEG stream that stops before its end-of-image marker.
+    #[error(
+        "truncated JPEG (the data stops before its end-of-image marker); fetch or copy it again"
+    )]
+    TruncatedJpeg,
+    /// A JPEG whose marker segments cannot be walked.
+    #[error("corrupt JPEG (impossible segment length at byte {0})")]
+    MalformedJpeg(usize),
+    /// Over [`MAX_PIXELS`].
+    #[error("{width}x{height} is over the limit of {MAX_PIXELS} pixels; shrink it first")]
+    TooManyPixels { width: u32, height: u32 },
+    /// The decoder gave up: corrupt or truncated data.
+    #[error("corrupt or truncated image ({0})")]
+    Corrupt(String),
+    /// An output name whose extension chooses no format.
+    #[error(
+        "cannot tell the image format from the name; end it in {}",
+        write::WRITE_EXTENSIONS
+    )]
+    UnknownOutputFormat,
+    /// An output that is one of the inputs.
+    #[error("would overwrite the input {}; choose another output name", .0.display())]
+    OverwritesInput(PathBuf),
+    /// Encoding failed.
+    #[error("cannot encode ({0})")]
+    Encode(String),
+    /// The file system refused.
+    #[error("{0}")]
+    Io(std::io::Error),
+}
 
 /// An 8-bit RGB image, row-major, 3 bytes per pixel.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,55 +89,28 @@ impl Image {
         })
     }
 
-    /// Decodes a PNG or JPEG file (grey and alpha are converted to RGB).
+    /// Reads an image file the one way every command does (see [`read`]): a regular file
+    /// under [`MAX_FILE_BYTES`], JPEG, PNG, WebP, BMP or GIF by content, EXIF
+    /// orientation applied, truncated JPEGs refused. The error names the file.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
-        Self::decode(&bytes).map_err(|e| NnError::Image(format!("{}: {e}", path.display())))
+        read::read_file(path).map_err(|error| NnError::image_file(path, error))
     }
 
-    /// Decodes PNG or JPEG bytes, refusing images over [`MAX_PIXELS`] before allocating them.
-    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| e.to_string())?;
-        if reader.format().is_none() {
-            return Err("not a PNG or JPEG image".into());
-        }
-        let (w, h) = reader
-            .into_dimensions()
-            .map_err(|e| format!("cannot read the image header ({e})"))?;
-        if w as u64 * h as u64 > MAX_PIXELS {
-            return Err(format!(
-                "{w}x{h} is over the limit of {MAX_PIXELS} pixels; shrink it first"
-            ));
-        }
-        let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| e.to_string())?;
-        let decoded = reader
-            .decode()
-            .map_err(|e| format!("corrupt or truncated image ({e})"))?;
-        let rgb = decoded.into_rgb8();
-        let (width, height) = rgb.dimensions();
-        Ok(Image {
-            width,
-            height,
-            pixels: rgb.into_raw(),
-        })
+    /// Decodes image bytes as [`Image::open`] does a file.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, ImageError> {
+        read::decode(bytes)
     }
 
-    /// Writes a PNG atomically.
+    /// Writes the image in the format its extension names (`.png`, `.jpg`/`.jpeg`),
+    /// atomically; any other extension is refused before anything is written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write::save(self, path).map_err(|error| NnError::image_file(path, error))
+    }
+
+    /// Writes a PNG atomically, whatever the extension.
     pub fn save_png(&self, path: &Path) -> Result<()> {
-        let mut bytes = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut bytes)
-            .write_image(
-                &self.pixels,
-                self.width,
-                self.height,
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| NnError::Image(format!("{}: {e}", path.display())))?;
-        crate::weights::write_atomic(path, &bytes)
+        write::save_as(self, path, write::OutputFormat::Png)
+            .map_err(|error| NnError::image_file(path, error))
     }
 
     /// The pixel at (x, y) as [r, g, b].
@@ -133,8 +156,6 @@ impl Image {
         }
     }
 }
-
-use image::ImageEncoder as _;
 
 #[cfg(test)]
 mod tests {
