@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 pub use likeness_face::annotate::draw_detection;
 use likeness_face::detect::{DEFAULT_MIN_FACE, MIN_FACE_FLOOR};
