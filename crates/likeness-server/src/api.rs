@@ -19,8 +19,8 @@ use likeness_face::faces::Verdict;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify as verify_faces};
 use likeness_face::{Detection, Face, Faces};
 use likeness_gallery::{
-    Candidate, EmbeddedGallery, EnrolRequest, Enrolment, GalleryStore, JsonGallery, PersonRef, PersonSummary,
-    Sample, Who,
+    Candidate, EmbeddedGallery, EnrolRequest, Enrolment, GalleryStore, JsonGallery, PersonRef,
+    PersonSummary, Sample, Who,
 };
 use likeness_nn::image::Image;
 use serde::{Deserialize, Serialize};
@@ -657,7 +657,7 @@ impl Galleries {
         let store: Arc<dyn GalleryStore> = if json.exists() {
             Arc::new(JsonGallery::at(json))
         } else {
-            Arc::new(EmbeddedGallery::open(&self.dir.join(format!("{name}.db")))?)
+            Arc::new(EmbeddedGallery::open(self.dir.join(format!("{name}.db")))?)
         };
         stores.insert(name.to_string(), Arc::clone(&store));
         Ok(store)

@@ -172,7 +172,11 @@ fn chosen(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
     let home = likeness_fs::home_dir()?;
     let (db, json) = (home.join("gallery.db"), home.join("gallery.json"));
-    Ok(if !db.exists() && json.exists() { json } else { db })
+    Ok(if !db.exists() && json.exists() {
+        json
+    } else {
+        db
+    })
 }
 
 /// Opens a gallery: a postgres:// URL, a .json file, or the embedded store.
