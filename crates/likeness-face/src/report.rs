@@ -144,7 +144,11 @@ impl VerifyReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecognisedFace {
     pub face: DetectionOut,
+    /// Empty for a face that failed the liveness check: a spoof is never named.
     pub matches: Vec<NamedMatch>,
+    /// The passive liveness check, when asked for (`--liveness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<crate::liveness::LivenessCheck>,
 }
 
 /// The faces of one unknown photo (none: face_recognition's `no_persons_found`).

@@ -116,3 +116,69 @@ fn a_bad_photo_is_named_and_the_others_still_judged() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report.as_array().unwrap().len(), 1, "{report:#}");
 }
+
+/// `--liveness` on `recognise`: the face of t1.jpg at about (1133, 299)–(1230, 395) scores
+/// 0.16 with the liveness network, under the threshold, while the other five score 0.53–1.0.
+/// Enrolled from a crop of t1.jpg, that person is named without the gate and reported as
+/// `spoof`, never named, with it.
+#[test]
+fn recognise_with_liveness_never_names_a_face_judged_spoof() {
+    let dir = scratch("recognise");
+    let known = dir.join("known");
+    std::fs::create_dir_all(&known).unwrap();
+    let t1 = sample("t1.jpg");
+    let photo = Image::open(&t1).unwrap();
+    let (x0, y0, side) = (1080u32, 250u32, 200u32);
+    let mut px = Vec::new();
+    for y in y0..y0 + side {
+        for x in x0..x0 + side {
+            px.extend_from_slice(&photo.pixel(x, y));
+        }
+    }
+    Image::from_rgb(side, side, px)
+        .unwrap()
+        .save_png(&known.join("person3.png"))
+        .unwrap();
+    let is_person3 = |face: &Value| {
+        face["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "person3")
+    };
+    let at_person3 =
+        |face: &Value| (face["face"]["box"][0].as_f64().unwrap() - 1133.0).abs() < 15.0;
+
+    let plain = json_ok(&["recognise", "--json", s(&known), s(&t1)]);
+    let faces = plain["results"][0]["faces"].as_array().unwrap().clone();
+    assert!(
+        faces.iter().any(|f| at_person3(f) && is_person3(f)),
+        "{plain:#}"
+    );
+
+    let gated = json_ok(&["recognise", "--json", "--liveness", s(&known), s(&t1)]);
+    let faces = gated["results"][0]["faces"].as_array().unwrap().clone();
+    assert_eq!(faces.len(), 6, "{gated:#}");
+    assert!(
+        !faces.iter().any(is_person3),
+        "a spoof was named: {gated:#}"
+    );
+    let face = faces
+        .iter()
+        .find(|f| at_person3(f))
+        .expect("the face is still reported");
+    assert_eq!(face["liveness"]["verdict"], "spoof", "{face:#}");
+    // The live faces are still checked and reported live.
+    assert!(
+        faces
+            .iter()
+            .filter(|f| f["liveness"]["verdict"] == "live")
+            .count()
+            >= 4
+    );
+    // The CSV says `spoof` for it.
+    let out = likeness(&["recognise", "--liveness", s(&known), s(&t1)]);
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.lines().any(|l| l.ends_with(",spoof")), "{csv}");
+    assert!(!csv.contains("person3"), "{csv}");
+}

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use likeness_face::compare::matches;
 use likeness_face::faces::largest;
+use likeness_face::liveness::{LivenessCheck, LivenessChecker};
 use likeness_face::report::{RecogniseReport, RecognisedFace, RecognisedFile};
 use likeness_face::{Face, Faces, KnownFace};
 
@@ -17,6 +18,8 @@ use super::detect::{FacePipelineArgs, open_image, print_json};
 const UNKNOWN: &str = "unknown_person";
 /// What face_recognition prints for a photo without faces.
 const NO_PERSONS: &str = "no_persons_found";
+/// The name printed for a face that failed the liveness check (`--liveness`).
+const SPOOF: &str = "spoof";
 /// File name extensions taken from folders (as face_recognition's `image_files_in_folder`).
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
@@ -48,6 +51,10 @@ pub struct RecogniseArgs {
     /// Print JSON instead of CSV.
     #[arg(long)]
     json: bool,
+    /// Check each unknown face for liveness first: a face judged a picture of a face (a print,
+    /// a screen) is reported as `spoof` and never named. See `likeness liveness --help`.
+    #[arg(long)]
+    liveness: bool,
 }
 
 /// Runs `likeness recognise`.
@@ -65,71 +72,98 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
     };
     let faces = args.pipeline.load()?;
     let tolerance = args.tolerance.unwrap_or(faces.embedder().info().tolerance);
+    let checker = if args.liveness {
+        Some(LivenessChecker::load(&likeness_models::Cache::from_env()?)?)
+    } else {
+        None
+    };
     let jobs = args.jobs as usize;
     let mut failed = 0usize;
 
     let mut known: Vec<KnownFace> = Vec::new();
-    for_each_encoded(&faces, &known_files, jobs, |path, result| match result {
-        Ok(mut found) => {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let n = found.len();
-            match largest(&found) {
-                None => eprintln!("warning: {}: no face found; ignoring it", path.display()),
-                Some(i) => {
-                    if n > 1 {
-                        eprintln!(
-                            "warning: {}: {n} faces found; only the largest is {name}",
-                            path.display()
-                        );
+    for_each_encoded(
+        &faces,
+        None,
+        &known_files,
+        jobs,
+        |path, result| match result {
+            Ok((mut found, _)) => {
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let n = found.len();
+                match largest(&found) {
+                    None => eprintln!("warning: {}: no face found; ignoring it", path.display()),
+                    Some(i) => {
+                        if n > 1 {
+                            eprintln!(
+                                "warning: {}: {n} faces found; only the largest is {name}",
+                                path.display()
+                            );
+                        }
+                        let embedding = found.swap_remove(i).embedding;
+                        known.push(KnownFace { name, embedding });
                     }
-                    let embedding = found.swap_remove(i).embedding;
-                    known.push(KnownFace { name, embedding });
                 }
             }
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            failed += 1;
-        }
-    })?;
-
-    let mut results = Vec::new();
-    let mut match_error = None;
-    for_each_encoded(&faces, &unknown_files, jobs, |path, result| {
-        let found = match result {
-            Ok(found) => found,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 failed += 1;
-                return;
             }
-        };
-        let mut recognised = Vec::new();
-        for face in &found {
-            match matches(&known, &face.embedding, tolerance) {
-                Ok(m) => recognised.push(RecognisedFace {
-                    face: (&face.detection).into(),
-                    matches: m,
-                }),
+        },
+    )?;
+
+    let mut results = Vec::new();
+    let mut match_error = None;
+    for_each_encoded(
+        &faces,
+        checker.as_ref(),
+        &unknown_files,
+        jobs,
+        |path, result| {
+            let (found, checks) = match result {
+                Ok(found) => found,
                 Err(e) => {
-                    match_error.get_or_insert(e);
+                    eprintln!("error: {e:#}");
+                    failed += 1;
                     return;
                 }
+            };
+            let mut recognised = Vec::new();
+            for (i, face) in found.iter().enumerate() {
+                let liveness = checks.as_ref().and_then(|c| c.get(i).cloned());
+                if liveness.as_ref().is_some_and(|c| !c.is_live()) {
+                    recognised.push(RecognisedFace {
+                        face: (&face.detection).into(),
+                        matches: Vec::new(),
+                        liveness,
+                    });
+                    continue;
+                }
+                match matches(&known, &face.embedding, tolerance) {
+                    Ok(m) => recognised.push(RecognisedFace {
+                        face: (&face.detection).into(),
+                        matches: m,
+                        liveness,
+                    }),
+                    Err(e) => {
+                        match_error.get_or_insert(e);
+                        return;
+                    }
+                }
             }
-        }
-        let file = RecognisedFile {
-            file: path.to_path_buf(),
-            faces: recognised,
-        };
-        if args.json {
-            results.push(file);
-        } else {
-            print_rows(&file, args.show_distance);
-        }
-    })?;
+            let file = RecognisedFile {
+                file: path.to_path_buf(),
+                faces: recognised,
+            };
+            if args.json {
+                results.push(file);
+            } else {
+                print_rows(&file, args.show_distance);
+            }
+        },
+    )?;
     if let Some(e) = match_error {
         return Err(e).context("comparing with the known faces");
     }
@@ -154,6 +188,10 @@ fn print_rows(file: &RecognisedFile, show_distance: bool) {
         print_row(&name, NO_PERSONS, None, show_distance);
     }
     for face in &file.faces {
+        if face.liveness.as_ref().is_some_and(|c| !c.is_live()) {
+            print_row(&name, SPOOF, None, show_distance);
+            continue;
+        }
         if face.matches.is_empty() {
             print_row(&name, UNKNOWN, None, show_distance);
         }
@@ -195,26 +233,39 @@ fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-type Encoded = anyhow::Result<Vec<Face>>;
+/// A photo's faces and, when a liveness checker was given, each face's liveness.
+type Encoded = anyhow::Result<(Vec<Face>, Option<Vec<LivenessCheck>>)>;
 
-fn encode_file(faces: &Faces, path: &Path) -> Encoded {
+fn encode_file(faces: &Faces, checker: Option<&LivenessChecker>, path: &Path) -> Encoded {
     let image = open_image(path)?;
-    faces
+    let found = faces
         .encode(&image)
-        .with_context(|| format!("{}: encoding failed", path.display()))
+        .with_context(|| format!("{}: encoding failed", path.display()))?;
+    let checks = match checker {
+        Some(c) => {
+            let detections: Vec<_> = found.iter().map(|f| f.detection.clone()).collect();
+            Some(
+                c.check(&image, &detections, None)
+                    .with_context(|| format!("{}: liveness check failed", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok((found, checks))
 }
 
 /// Encodes `files` on `jobs` threads and hands each result to `sink` in the files' order, as
 /// soon as it and all before it are done.
 fn for_each_encoded(
     faces: &Faces,
+    checker: Option<&LivenessChecker>,
     files: &[PathBuf],
     jobs: usize,
     mut sink: impl FnMut(&Path, Encoded),
 ) -> anyhow::Result<()> {
     if jobs <= 1 || files.len() <= 1 {
         for path in files {
-            sink(path, encode_file(faces, path));
+            sink(path, encode_file(faces, checker, path));
         }
         return Ok(());
     }
@@ -228,7 +279,7 @@ fn for_each_encoded(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    if tx.send((i, encode_file(faces, path))).is_err() {
+                    if tx.send((i, encode_file(faces, checker, path))).is_err() {
                         break;
                     }
                 }

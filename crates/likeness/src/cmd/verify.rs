@@ -8,7 +8,9 @@ use likeness_face::faces::verify;
 use likeness_face::report::VerifyReport;
 use likeness_learn::head::VerifierHead;
 
-use super::detect::{FacePipelineArgs, print_json, single_face};
+use likeness_face::liveness::LivenessChecker;
+
+use super::detect::{FacePipelineArgs, open_image, print_json, single_face};
 
 /// Verify (1:1): the distance between the faces of two photos, and whether it is within the
 /// tolerance. Each photo should show one face; if one shows several, the largest is used
@@ -32,6 +34,10 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Check both faces for liveness first: if either is judged a picture of a face (a print,
+    /// a screen) the verdict is `spoof`, never `same`. See `likeness liveness --help`.
+    #[arg(long)]
+    liveness: bool,
 }
 
 /// Runs `likeness verify`.
@@ -48,22 +54,50 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let a = single_face(&faces, &args.a)?;
     let b = single_face(&faces, &args.b)?;
     let tolerance = args.tolerance.unwrap_or(faces.embedder().info().tolerance);
-    let verdict = verify(&a.embedding, &b.embedding, tolerance)?;
+    let mut verdict = verify(&a.embedding, &b.embedding, tolerance)?;
+    let liveness = if args.liveness {
+        let checker = LivenessChecker::load(&likeness_models::Cache::from_env()?)?;
+        let mut checks = Vec::with_capacity(2);
+        for (path, face) in [(&args.a, &a), (&args.b, &b)] {
+            let image = open_image(path)?;
+            let mut c = checker
+                .check(&image, std::slice::from_ref(&face.detection), None)
+                .with_context(|| format!("{}: liveness check failed", path.display()))?;
+            checks.extend(c.pop());
+        }
+        Some(checks)
+    } else {
+        None
+    };
+    let spoof = liveness
+        .as_ref()
+        .is_some_and(|c| c.iter().any(|c| !c.is_live()));
+    if spoof {
+        // A picture of a face proves nothing about who stands at the door.
+        verdict.same = false;
+    }
     let probability = match &head {
         Some(h) => Some(h.probability(&a.embedding.0, &b.embedding.0)?),
         None => None,
     };
     if args.json {
-        print_json(&VerifyReport::new(
-            (&args.a, &a),
-            (&args.b, &b),
-            &verdict,
-            probability,
-        ))?;
+        let report = VerifyReport::new((&args.a, &a), (&args.b, &b), &verdict, probability);
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(checks) = &liveness {
+            value["liveness"] = serde_json::to_value(checks)?;
+            value["spoof"] = serde_json::Value::Bool(spoof);
+        }
+        print_json(&value)?;
     } else {
         println!(
             "{}: distance {:.4} (tolerance {})",
-            if verdict.same { "same" } else { "different" },
+            if spoof {
+                "spoof"
+            } else if verdict.same {
+                "same"
+            } else {
+                "different"
+            },
             verdict.distance,
             verdict.tolerance
         );
