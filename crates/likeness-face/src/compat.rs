@@ -20,9 +20,11 @@
 //! stderr, not between the CSV lines; folders are read in name order, not the file system's.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::align::DRect;
+use crate::detect::Detection;
+use crate::faces::dlib_box;
 
 /// What face_recognition prints for a face that matches nobody.
 pub const UNKNOWN_PERSON: &str = "unknown_person";
@@ -113,6 +115,47 @@ pub fn is_image_name(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
 }
 
+/// The photos face_recognition's commands take from `dir`: its files (symbolic links followed)
+/// with a jpg, jpeg or png extension ([`is_image_name`]), sorted by name so that the output
+/// does not depend on the file system's order (face_recognition takes `os.listdir`'s).
+pub fn image_files_in_folder(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if is_image_name(&path) && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A boolean option's value as face_recognition's command line (click's `BOOL` type) reads
+/// it: `true`, `t`, `yes`, `y`, `on`, `1` or `false`, `f`, `no`, `n`, `off`, `0`, in any case,
+/// surrounding spaces ignored.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "t" | "yes" | "y" | "on" => Ok(true),
+        "0" | "false" | "f" | "no" | "n" | "off" => Ok(false),
+        _ => Err(format!(
+            "{value:?} is not a boolean: use true or false (also yes/no, on/off, 1/0)"
+        )),
+    }
+}
+
+/// Worker threads for face_recognition's `--cpus N`: N itself, or every core the system offers
+/// for −1 (its "use all in system"). Zero and other negative numbers are refused, as its
+/// process pool refuses them.
+pub fn cpus_to_threads(cpus: i64) -> Result<usize, String> {
+    match cpus {
+        -1 => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        n if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        n => Err(format!(
+            "--cpus {n}: give a number of cores (1 or more), or -1 for all of them"
+        )),
+    }
+}
+
 /// The lines `face_recognition` prints for one unknown photo, given for each face found the
 /// known people within the tolerance (name and distance, in the known people's order).
 /// `show_distance` adds the third column (`None` where there is no distance).
@@ -158,6 +201,13 @@ pub fn css_box(rect: &DRect, width: u32, height: u32) -> [i64; 4] {
         px(rect.bottom).min(height as i64),
         px(rect.left).max(0),
     ]
+}
+
+/// face_recognition's `face_locations` tuple `(top, right, bottom, left)` for a detection in a
+/// `width`×`height` photo: the box dlib's HOG detector would draw ([`dlib_box`], fitted to
+/// dlib's boxes on the reference faces), trimmed as face_recognition trims it.
+pub fn face_location(detection: &Detection, width: u32, height: u32) -> [i64; 4] {
+    css_box(&dlib_box(detection), width, height)
 }
 
 /// One `face_detection` line: `FILE,top,right,bottom,left`.
@@ -236,6 +286,45 @@ mod tests {
         ] {
             assert_eq!(is_image_name(Path::new(file)), taken, "{file}");
         }
+    }
+
+    #[test]
+    fn booleans_are_read_as_click_reads_them() {
+        for yes in ["true", "True", "TRUE", "t", "yes", "Y", "on", "1", " true "] {
+            assert_eq!(parse_bool(yes), Ok(true), "{yes}");
+        }
+        for no in ["false", "False", "f", "no", "N", "off", "0"] {
+            assert_eq!(parse_bool(no), Ok(false), "{no}");
+        }
+        for bad in ["", "2", "maybe", "known/"] {
+            assert!(parse_bool(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpus_minus_one_means_every_core() {
+        assert_eq!(cpus_to_threads(1), Ok(1));
+        assert_eq!(cpus_to_threads(3), Ok(3));
+        assert!(cpus_to_threads(-1).unwrap() >= 1);
+        assert!(cpus_to_threads(0).is_err());
+        assert!(cpus_to_threads(-2).is_err());
+    }
+
+    #[test]
+    fn folders_list_their_photos_in_name_order() {
+        let dir = std::env::temp_dir().join(format!("likeness-compat-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub.jpg")).unwrap();
+        for name in ["b.JPG", "a.png", "c.jpeg", "notes.txt", "d.jpg.bak"] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let files = image_files_in_folder(&dir).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        // a folder named like a photo is not one
+        assert_eq!(names, ["a.png", "b.JPG", "c.jpeg"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
