@@ -32,6 +32,9 @@ pub const UNKNOWN_PERSON: &str = "unknown_person";
 pub const NO_PERSONS_FOUND: &str = "no_persons_found";
 /// What Python prints for a missing distance.
 pub const PYTHON_NONE: &str = "None";
+/// Likeness's name for a face that failed `--liveness` (face_recognition has no such check):
+/// printed where a name would be, with the distance `None`.
+pub const SPOOF: &str = "spoof";
 /// Extensions of the photos taken from folders (face_recognition's `jpg|jpeg|png`, any case).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
@@ -159,7 +162,11 @@ pub fn cpus_to_threads(cpus: i64) -> Result<usize, String> {
 /// The lines `face_recognition` prints for one unknown photo, given for each face found the
 /// known people within the tolerance (name and distance, in the known people's order).
 /// `show_distance` adds the third column (`None` where there is no distance).
-pub fn recognition_lines(file: &str, faces: &[Vec<(&str, f64)>], show_distance: bool) -> String {
+pub fn recognition_lines(
+    file: &str,
+    faces: &[Vec<(&str, Option<f64>)>],
+    show_distance: bool,
+) -> String {
     let file = csv_field(file);
     let mut out = String::new();
     let mut line = |name: &str, distance: Option<f64>| {
@@ -183,7 +190,7 @@ pub fn recognition_lines(file: &str, faces: &[Vec<(&str, f64)>], show_distance: 
             line(UNKNOWN_PERSON, None);
         }
         for (name, distance) in matches {
-            line(name, Some(*distance));
+            line(name, *distance);
         }
     }
     out
@@ -330,7 +337,7 @@ mod tests {
     #[test]
     fn recognition_lines_match_face_recognition_byte_for_byte() {
         // expected lines as face_recognition 1.3.0 prints them
-        let one = vec![vec![("obama", 0.0)]];
+        let one = vec![vec![("obama", Some(0.0))]];
         assert_eq!(
             recognition_lines("unknown/obama.jpg", &one, false),
             "unknown/obama.jpg,obama\n"
@@ -340,7 +347,7 @@ mod tests {
             "unknown/obama.jpg,obama,0.0\n"
         );
         // two faces: one matching two people, one nobody
-        let two = vec![vec![("a", 0.25), ("b", 0.5)], vec![]];
+        let two = vec![vec![("a", Some(0.25)), ("b", Some(0.5))], vec![]];
         assert_eq!(
             recognition_lines("g.png", &two, true),
             "g.png,a,0.25\ng.png,b,0.5\ng.png,unknown_person,None\n"
@@ -356,6 +363,12 @@ mod tests {
         assert_eq!(
             recognition_lines("x,y.png", &[], false),
             "\"x,y.png\",no_persons_found\n"
+        );
+        // a face that failed --liveness: named spoof, no distance
+        let spoof = vec![vec![(SPOOF, None)]];
+        assert_eq!(
+            recognition_lines("door.jpg", &spoof, true),
+            "door.jpg,spoof,None\n"
         );
     }
 

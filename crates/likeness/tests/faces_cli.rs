@@ -492,7 +492,7 @@ fn recognise_prints_face_recognition_csv() {
         s(&unknown.join("a.png")),
         "--show-distance",
     ]);
-    assert_eq!(one.trim(), format!("{},eileen,0", file("a.png")));
+    assert_eq!(one.trim(), format!("{},eileen,0.0", file("a.png")));
     // a corrupt photo among good ones: the others are still reported, the exit is non-zero
     let bad = unknown.join("d.jpg");
     let jpeg = std::fs::read(sample("sample1.jpg")).unwrap();

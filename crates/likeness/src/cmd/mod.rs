@@ -1,5 +1,6 @@
 //! One module per capability of the command line.
 
+pub mod batch;
 pub mod demo;
 pub mod detect;
 pub mod encode;
