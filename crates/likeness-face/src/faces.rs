@@ -344,7 +344,9 @@ impl Faces {
         let start = Instant::now();
         let embeddings = self.embed(&chips)?;
         let keep = match self.faceness {
-            Some(min) if check => self.faceness_verdicts(&chips, &embeddings, min)?,
+            Some(min) if check => {
+                self.faceness_verdicts(image, &detections, &chips, &embeddings, min)?
+            }
             _ => vec![true; chips.len()],
         };
         times.encode = start.elapsed();
@@ -364,22 +366,39 @@ impl Faces {
         Ok((faces, times))
     }
 
-    /// For each chip, whether it passes the face-ness check: its dlib embedding (`embeddings`,
-    /// or dlib's own network's when another embedder made them) far enough from the non-face
-    /// mean.
+    /// For each detection, whether it passes the face-ness check: the dlib embedding of its
+    /// chip cut from the shape predictor's landmarks — what the check was measured on — lies
+    /// far enough from the non-face mean. `chips` and `embeddings` are the pipeline's, reused
+    /// when they are those; otherwise (landmarks from keypoints, or another embedder) the
+    /// check's own are made.
     fn faceness_verdicts(
         &self,
+        image: &Image,
+        detections: &[Detection],
         chips: &[Chip],
         embeddings: &[Embedding],
         min: f32,
     ) -> Result<Vec<bool>> {
-        let reference: Vec<Embedding> = match &self.reference_embedder {
-            Some(dlib) if !chips.is_empty() => {
+        let own_chips;
+        let chips = if self.alignment == Alignment::ShapePredictor {
+            chips
+        } else {
+            own_chips = detections
+                .iter()
+                .map(|d| self.chip(image, &self.predictor.predict(image, &dlib_box(d))?))
+                .collect::<Result<Vec<_>>>()?;
+            &own_chips
+        };
+        let dlib = self.reference_embedder.as_ref().unwrap_or(&self.embedder);
+        let reference: Vec<Embedding> =
+            if self.alignment == Alignment::ShapePredictor && self.reference_embedder.is_none() {
+                embeddings.to_vec()
+            } else if chips.is_empty() {
+                Vec::new()
+            } else {
                 let images: Vec<Image> = chips.iter().map(|c| c.image.clone()).collect();
                 dlib.embed(&images)?
-            }
-            _ => embeddings.to_vec(),
-        };
+            };
         Ok(reference
             .iter()
             .map(|e| faceness::non_face_distance(&e.0) >= min)

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use likeness_face::detect::faceness::MIN_NON_FACE_DISTANCE;
 use likeness_face::detect::{DetectOptions, Detection};
-use likeness_face::faces::Faces;
+use likeness_face::faces::{Alignment, Faces};
 use likeness_models::Cache;
 use likeness_nn::image::Image;
 
@@ -104,5 +104,10 @@ fn every_face_of_the_samples_passes_the_faceness_check() {
         println!("{file}: {} before, {} after", before.len(), after.len());
         assert_eq!(after.len(), count, "{file}: {after:?}");
         assert_eq!(after, before, "{file}: the check removed a face");
+        // the check is made on the shape predictor's chips whatever the pipeline aligns with
+        faces.alignment = Alignment::Keypoints;
+        let fast = faces.encode(&image).unwrap();
+        faces.alignment = Alignment::ShapePredictor;
+        assert_eq!(fast.len(), count, "{file}, landmarks from keypoints");
     }
 }
