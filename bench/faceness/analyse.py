@@ -149,3 +149,37 @@ for key, label in (("before", "before"), ("checked", "after")):
     print(f"Non-faces kept {label}: {', '.join(fp) or 'none'}.\n")
 missed = sorted(set(f"{r['name']} x{r['scale']:g}" for r in rows if r["before"] and not r["checked"] and r["face"] is not None))
 print(f"Faces the check removed: {', '.join(missed) or 'none'}.")
+
+# face_recognition's own detector beside ours, where it ran (hog.py: scales up to 1)
+hog_csv = Path(sys.argv[1]).with_name("hog.csv")
+if hog_csv.exists():
+    hog = list(csv.DictReader(open(hog_csv)))
+    hog_scales = sorted(set(float(h["scale"]) for h in hog))
+    for h in hog:
+        h["name"], h["scale"] = Path(h["file"]).name, float(h["scale"])
+        h["box"] = [float(h[k]) for k in ("x0", "y0", "x1", "y1")]
+        m = [i for i, t in enumerate(truth.get(h["name"], [])) if iou(h["box"], t) >= 0.3]
+        h["face"] = m[0] if m else None
+    print(f"\nAt the scales face_recognition's HOG detector (one upsampling, its default; `hog.py`) ran on, "
+          f"{', '.join(f'{s:g}' for s in hog_scales)}:\n")
+    print("| | faces found (≥ 40 px) | recall | detections | non-faces among them | precision |")
+    print("|---|---|---|---|---|---|")
+    for label, dets, key in (("Likeness before", rows, "before"), ("Likeness after", rows, "checked"),
+                             ("face_recognition (dlib HOG)", hog, None)):
+        total = found = 0
+        for name, path in face_photos.items():
+            for s in studied_scales(path):
+                if s not in hog_scales:
+                    continue
+                for i, t in enumerate(truth[name]):
+                    if (t[2] - t[0]) * s < MIN_FACE:
+                        continue
+                    total += 1
+                    found += any((key is None or r[key]) and r["face"] == i and r["scale"] == s and r["name"] == name
+                                 for r in dets)
+        kept = [r for r in dets if (key is None or r[key]) and r["scale"] in hog_scales]
+        fp = [r for r in kept if r["face"] is None]
+        print(f"| {label} | {found} / {total} | {found / total:.3f} | {len(kept)} | {len(fp)} | "
+              f"{1 - len(fp) / len(kept):.3f} |")
+    fp = sorted(set(f"{h['name']} x{h['scale']:g}" for h in hog if h["face"] is None))
+    print(f"\nNon-faces face_recognition reports: {', '.join(fp) or 'none'}.")

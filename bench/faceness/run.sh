@@ -20,7 +20,7 @@ mkdir -p "$OUT/photos"
 # photos from the packages the model cache already downloaded, and face_recognition's sdist
 unzip -o -j -q "$HOME_DIR"/downloads/scikit_image-0.26.0-*.whl 'skimage/data/*.png' 'skimage/data/*.jpg' -d "$OUT/photos"
 unzip -o -j -q "$HOME_DIR"/downloads/insightface-2.1-py3-none-any.whl 'insightface/data/images/mask_*' \
-    'insightface/data/images/Tom_Hanks_54745.png' 'insightface/gui/assets/app_icon.png' -d "$OUT/photos"
+    'insightface/gui/assets/app_icon.png' -d "$OUT/photos"
 if ls "$HOME_DIR"/downloads/scikit_learn-*.whl >/dev/null 2>&1; then
     unzip -o -j -q "$HOME_DIR"/downloads/scikit_learn-*.whl 'sklearn/datasets/images/*.jpg' -d "$OUT/photos"
 else
@@ -37,5 +37,7 @@ for f in astronaut brick chelsea coffee grass gravel; do rm -f "$OUT/photos/$f.p
 
 cargo build -q -p likeness-face --example faceness_study
 target/debug/examples/faceness_study "$OUT/study.csv" 0.2,0.3,0.5,1,2 \
+    "$HOME_DIR"/samples/*.jpg "$HOME_DIR"/samples/*.png "$OUT"/photos/* "$OUT"/synthetic/*.png
+"$PY" bench/faceness/hog.py "$OUT/hog.csv" 0.2,0.3,0.5,1 \
     "$HOME_DIR"/samples/*.jpg "$HOME_DIR"/samples/*.png "$OUT"/photos/* "$OUT"/synthetic/*.png
 "$PY" bench/faceness/analyse.py "$OUT/study.csv" bench/faceness/faces.json | tee bench/faceness/results.md

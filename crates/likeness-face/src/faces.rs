@@ -141,6 +141,9 @@ pub struct Faces {
     pub alignment: Alignment,
     /// Face-ness check ([`crate::detect::faceness`]): a detection is kept only if its dlib
     /// embedding lies at least this far from the non-face mean; `None` keeps every detection.
+    /// The check embeds the shape predictor's chip with dlib's network, which the pipeline
+    /// does anyway by default; with [`Alignment::Keypoints`] or another embedder it is one more
+    /// pass of the network per face.
     pub faceness: Option<f32>,
     /// dlib's own network, kept for the face-ness check when [`Faces::with_embedder`] replaced
     /// the embedder (the check is defined on dlib's embeddings).
