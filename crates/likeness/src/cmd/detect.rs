@@ -37,7 +37,12 @@ pub struct DetectArgs {
     #[arg(long)]
     csv: bool,
     /// Photos processed at once, face_recognition's way: a number of cores, -1 for all.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 1)]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value_t = 1
+    )]
     cpus: i64,
     #[command(flatten)]
     search: FaceSearchArgs,
@@ -64,7 +69,9 @@ pub struct FaceSearchArgs {
 fn parse_score(value: &str) -> Result<f32, String> {
     match value.trim().parse::<f32>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{value:?} is not a score: give a number from 0 to 1")),
+        _ => Err(format!(
+            "{value:?} is not a score: give a number from 0 to 1"
+        )),
     }
 }
 

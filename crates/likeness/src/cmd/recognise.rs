@@ -41,7 +41,12 @@ pub struct RecogniseArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     jobs: u32,
     /// face_recognition's name for --jobs: cores to use, -1 for all of them.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, conflicts_with = "jobs")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        conflicts_with = "jobs"
+    )]
     cpus: Option<i64>,
     /// Add the distance as a third column: `--show-distance true` as face_recognition takes
     /// it (also yes/no, on/off, 1/0, false), or the flag alone.
