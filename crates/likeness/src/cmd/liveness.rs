@@ -76,6 +76,7 @@ pub fn load(
     let device = likeness_nn::device::cpu();
     let mut detector = Detector::load(&weights(MODEL_FRONT)?, &weights(MODEL_BACK)?, &device)?;
     detector.options.min_face = search.min_face;
+    detector.options.min_score = search.min_score;
     let checker = LivenessChecker::load(&cache)?.with_threshold(threshold)?;
     Ok((detector, checker))
 }
