@@ -5,6 +5,7 @@
 //! load closed ADDR KEY PHOTO CONNS SECONDS [PID]   # CONNS clients back to back: saturation
 //! load open ADDR KEY PHOTO RATE SECONDS [PID]      # RATE requests/s offered (open loop)
 //! load pad PHOTO W H OUT.png                       # PHOTO centred on a grey W x H canvas
+//! load serve ADDR DATA_DIR [WORKERS]               # the service `likeness serve` runs
 //! ```
 //!
 //! Each request is `POST /api/v1/recognition/recognize` with the photo as multipart `file`,
@@ -29,6 +30,7 @@ fn main() {
         Some("closed") => closed(&args[1..]),
         Some("open") => open(&args[1..]),
         Some("pad") => pad(&args[1..]),
+        Some("serve") => serve(&args[1..]),
         _ => {
             eprintln!("usage: see the top of crates/likeness-server/examples/load.rs");
             std::process::exit(2);
@@ -304,4 +306,25 @@ fn pad(args: &[String]) {
     let y = (h as i64 - img.height() as i64) / 2;
     image::imageops::overlay(&mut canvas, &img, x, y);
     canvas.save(&args[3]).unwrap();
+}
+
+/// The service exactly as `likeness serve` starts it (`likeness_server::start`), so the
+/// benchmark needs no build of the whole command line.
+fn serve(args: &[String]) {
+    let addr = loopback(&args[0]);
+    let mut config = likeness_server::ServerConfig::new(addr, args[1].clone().into());
+    if let Some(w) = args.get(2) {
+        config.workers = w.parse().unwrap();
+        config.queue = 4 * config.workers;
+    }
+    config.admin_key = std::env::var("LIKENESS_ADMIN_KEY").ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let running = likeness_server::start(config).await.unwrap();
+        eprintln!("serving on {}", running.addr);
+        running.wait().await.unwrap();
+    });
 }
