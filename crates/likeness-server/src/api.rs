@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use likeness_face::faces::Verdict;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify as verify_faces};
+use likeness_face::report::DetectionOut;
 use likeness_face::{Detection, Face, Faces};
 use likeness_gallery::{
     Candidate, EmbeddedGallery, EnrolRequest, Enrolment, GalleryStore, JsonGallery, PersonRef,
@@ -417,8 +418,8 @@ fn largest_face(faces: &Faces, image: &Image, field: &str, opts: &FaceOptions) -
 pub struct DetectResponse {
     pub width: u32,
     pub height: u32,
-    /// Largest first.
-    pub result: Vec<Detection>,
+    /// Largest first (the CLI's `detect --json` faces).
+    pub result: Vec<DetectionOut>,
 }
 
 async fn detect(
@@ -438,7 +439,10 @@ async fn detect(
             Ok(DetectResponse {
                 width: image.width,
                 height: image.height,
-                result: detections(&faces, &image, &opts)?,
+                result: detections(&faces, &image, &opts)?
+                    .iter()
+                    .map(DetectionOut::from)
+                    .collect(),
             })
         })
         .await?;
@@ -448,8 +452,8 @@ async fn detect(
 /// `POST verification/verify`'s answer: the largest face of each image and the verdict.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VerifyResponse {
-    pub source_face: Detection,
-    pub target_face: Detection,
+    pub source_face: DetectionOut,
+    pub target_face: DetectionOut,
     #[serde(flatten)]
     pub verdict: Verdict,
     /// 1 − d²/2: the cosine similarity of the two (unit-length) embeddings.
@@ -485,8 +489,8 @@ async fn verify(
             let b = largest_face(&faces, &decode(&b, "target_image")?, "target_image", &opts)?;
             let verdict = verify_faces(&a.embedding, &b.embedding, opts.tolerance)?;
             Ok(VerifyResponse {
-                source_face: a.detection,
-                target_face: b.detection,
+                source_face: (&a.detection).into(),
+                target_face: (&b.detection).into(),
                 similarity: similarity(verdict.distance),
                 verdict,
             })
@@ -508,7 +512,7 @@ pub struct Prediction {
 pub struct RecognizedFace {
     /// Absent for `embeddings/recognize`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub face: Option<Detection>,
+    pub face: Option<DetectionOut>,
     /// The nearest subject within the tolerance, or `"unknown"`.
     pub subject: String,
     /// The `prediction_count` nearest subjects, nearest first, known or not.
@@ -525,7 +529,7 @@ pub struct RecognizeResponse {
 /// The name given to a face matching nobody.
 pub const UNKNOWN: &str = "unknown";
 
-fn recognized(face: Option<Detection>, candidates: Vec<Candidate>) -> RecognizedFace {
+fn recognized(face: Option<DetectionOut>, candidates: Vec<Candidate>) -> RecognizedFace {
     let subject = candidates
         .first()
         .filter(|c| c.known)
@@ -571,7 +575,7 @@ async fn recognize(
                 result: encoded
                     .into_iter()
                     .zip(answers)
-                    .map(|(f, c)| recognized(Some(f.detection), c))
+                    .map(|(f, c)| recognized(Some((&f.detection).into()), c))
                     .collect(),
             })
         })
@@ -723,7 +727,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct AddedFace {
     pub image_id: String,
     pub subject: String,
-    pub face: Detection,
+    pub face: DetectionOut,
     pub enrolment: Enrolment,
 }
 
@@ -761,7 +765,7 @@ async fn enrol_face(
         Ok(AddedFace {
             image_id,
             subject: enrolment.name.clone(),
-            face: face.detection,
+            face: (&face.detection).into(),
             enrolment,
         })
     })

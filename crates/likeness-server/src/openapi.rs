@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use likeness_face::Detection;
+use likeness_face::report::DetectionOut;
 use likeness_face::faces::Verdict;
 use likeness_gallery::{Candidate, Enrolment, PersonRef, PersonSummary};
 use serde::Serialize;
@@ -57,12 +58,12 @@ fn schema<T: Serialize>(sample: &T) -> Value {
     schema_of(&serde_json::to_value(sample).unwrap_or(Value::Null))
 }
 
-fn detection() -> Detection {
-    Detection {
+fn detection() -> DetectionOut {
+    DetectionOut::from(&Detection {
         bbox: [10.5, 20.5, 110.5, 120.5],
         score: 0.98,
         keypoints: [(40.5, 60.5); 6],
-    }
+    })
 }
 
 fn candidate() -> Candidate {
@@ -474,7 +475,7 @@ mod tests {
         let doc = build();
         let s = &doc["components"]["schemas"];
         // a renamed or dropped field of the real type would change these
-        assert_eq!(s["Detection"]["properties"]["bbox"]["type"], "array");
+        assert_eq!(s["Detection"]["properties"]["box"]["type"], "array");
         assert_eq!(s["Detection"]["properties"]["score"]["type"], "number");
         assert_eq!(
             s["VerifyResponse"]["properties"]["same"]["type"], "boolean",

@@ -34,7 +34,7 @@ fn boxes(v: &Value) -> Vec<Vec<f64>> {
         .unwrap()
         .iter()
         .map(|d| {
-            d["bbox"]
+            d["box"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -142,7 +142,7 @@ fn detect_verify_and_recognize_answer_with_the_library_s_values() {
     let result = r.json()["result"].as_array().unwrap().clone();
     assert_eq!(result.len(), 6);
     for face in &result {
-        let b: Vec<f64> = face["face"]["bbox"]
+        let b: Vec<f64> = face["face"]["box"]
             .as_array()
             .unwrap()
             .iter()

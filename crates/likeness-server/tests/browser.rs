@@ -344,7 +344,7 @@ fn the_web_page_enrols_identifies_verifies_edits_styles_and_uses_the_camera() {
         .unwrap()
         .iter()
         .map(|d| {
-            d["bbox"]
+            d["box"]
                 .as_array()
                 .unwrap()
                 .iter()

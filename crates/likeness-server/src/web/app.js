@@ -185,9 +185,9 @@ async function identify(file) {
         const best = r.subjects[0];
         const known = r.subject !== "unknown";
         const label = known ? `${r.subject} ${best.distance.toFixed(2)}` : "unknown";
-        drawBox(canvas, r.face.bbox, label, known ? "#1f6f5c" : "#a4262c");
+        drawBox(canvas, r.face.box, label, known ? "#1f6f5c" : "#a4262c");
         const li = document.createElement("li");
-        const [x0, y0, x1, y1] = r.face.bbox.map(Math.round);
+        const [x0, y0, x1, y1] = r.face.box.map(Math.round);
         li.textContent = known
           ? `${r.subject}: distance ${best.distance.toFixed(3)} (box ${x0},${y0}–${x1},${y1})`
           : `unknown${best ? ` (nearest ${best.name}, distance ${best.distance.toFixed(3)})` : ""} (box ${x0},${y0}–${x1},${y1})`;
@@ -262,8 +262,8 @@ $("verify-go").addEventListener("click", async () => {
     await drawPhoto($("verify-canvas-a"), a);
     await drawPhoto($("verify-canvas-b"), b);
     const colour = v.same ? "#1f6f3a" : "#a4262c";
-    drawBox($("verify-canvas-a"), v.source_face.bbox, "", colour);
-    drawBox($("verify-canvas-b"), v.target_face.bbox, "", colour);
+    drawBox($("verify-canvas-a"), v.source_face.box, "", colour);
+    drawBox($("verify-canvas-b"), v.target_face.box, "", colour);
     out.classList.add(v.same ? "same" : "different");
     out.textContent = `${v.same ? "Same person" : "Different people"}: distance ${v.distance.toFixed(3)} ${v.same ? "≤" : ">"} tolerance ${v.tolerance}.`;
   } catch (e) {
