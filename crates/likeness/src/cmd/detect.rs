@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 pub use likeness_face::annotate::draw_detection;
 use likeness_face::compat;

@@ -85,29 +85,34 @@ pub fn run(args: RecogniseArgs) -> anyhow::Result<()> {
     };
     let encode_known = |path: &Path| encode_file(&faces, None, path);
     let encode = |path: &Path| encode_file(&faces, checker.as_ref(), path);
-    for_each_in_order(&known_files, jobs, encode_known, |path, result| match result {
-        Ok((mut found, _)) => {
-            let name = compat::known_name(path);
-            let n = found.len();
-            match largest(&found) {
-                None => eprintln!("warning: {}: no face found; ignoring it", path.display()),
-                Some(i) => {
-                    if n > 1 {
-                        eprintln!(
-                            "warning: {}: {n} faces found; only the largest is {name}",
-                            path.display()
-                        );
+    for_each_in_order(
+        &known_files,
+        jobs,
+        encode_known,
+        |path, result| match result {
+            Ok((mut found, _)) => {
+                let name = compat::known_name(path);
+                let n = found.len();
+                match largest(&found) {
+                    None => eprintln!("warning: {}: no face found; ignoring it", path.display()),
+                    Some(i) => {
+                        if n > 1 {
+                            eprintln!(
+                                "warning: {}: {n} faces found; only the largest is {name}",
+                                path.display()
+                            );
+                        }
+                        let embedding = found.swap_remove(i).embedding;
+                        known.push(KnownFace { name, embedding });
                     }
-                    let embedding = found.swap_remove(i).embedding;
-                    known.push(KnownFace { name, embedding });
                 }
             }
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            failed += 1;
-        }
-    });
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed += 1;
+            }
+        },
+    );
 
     let mut results = Vec::new();
     let mut match_error = None;
