@@ -90,7 +90,7 @@ impl Image {
     }
 
     /// Reads an image file the one way every command does (see [`read`]): a regular file
-    /// under [`MAX_FILE_BYTES`], JPEG, PNG, WebP, BMP or GIF by content, EXIF
+    /// under [`MAX_FILE_BYTES`], JPEG, PNG, WebP, BMP, TIFF or GIF by content, EXIF
     /// orientation applied, truncated JPEGs refused. The error names the file.
     pub fn open(path: &Path) -> Result<Self> {
         read::read_file(path).map_err(|error| NnError::image_file(path, error))
