@@ -18,8 +18,6 @@
 //!   long work so that an unwritable `-o` fails in milliseconds, not after a training epoch.
 //! - [`home_dir`]: `$LIKENESS_HOME`, default `~/.cache/likeness`.
 
-#![deny(unsafe_code)]
-
 mod atomic;
 mod error;
 mod home;

@@ -1,7 +1,7 @@
 //! Where tests and benchmarks find reference values and the model cache.
 //!
-//! The reference values live in `$LIKENESS_REFERENCE`, or else in `shared/reference` beside the
-//! workspace root; the model cache in `$LIKENESS_HOME`, or else `~/.cache/likeness`. These
+//! The reference values live in `$LIKENESS_REFERENCE`, or else in the repository's
+//! `testdata/reference` (how they were made: its README.md); the model cache in `$LIKENESS_HOME`, or else `~/.cache/likeness`. These
 //! helpers panic (naming the path, and for the cache the command that fills it) instead of
 //! returning errors: they are for tests and benchmarks, where a missing file must fail loudly,
 //! never for library code.
@@ -14,15 +14,15 @@ use crate::npz::{NpyArray, read_npz};
 /// What to run when a model-cache file is missing.
 pub const FETCH_COMMAND: &str = "cargo run -p likeness -- models fetch";
 
-/// The reference directory: `$LIKENESS_REFERENCE`, or else `shared/reference` next to the
-/// workspace (every crate sits at `crates/<name>`, so this path is right for all of them).
+/// The reference directory: `$LIKENESS_REFERENCE`, or else the repository's `testdata/reference`
+/// (every crate sits at `crates/<name>`, so this path is right for all of them).
 pub fn reference_dir() -> PathBuf {
     std::env::var_os("LIKENESS_REFERENCE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference"
+                "/../../testdata/reference"
             ))
         })
 }

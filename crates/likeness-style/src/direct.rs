@@ -150,6 +150,7 @@ impl Plane {
 struct SharedMut(*mut f32);
 // SAFETY: only used by `conv_tiles`, whose tasks write disjoint column ranges.
 unsafe impl Send for SharedMut {}
+// SAFETY: as for Send: tasks sharing it write disjoint column ranges and never read another's.
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {

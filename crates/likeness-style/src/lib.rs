@@ -10,6 +10,8 @@
 //! - [`color`]: colour preservation; [`memory`]: the memory estimate checked before starting.
 
 pub mod color;
+// raw-pointer SIMD kernels; each unsafe block states its invariant
+#[allow(unsafe_code)]
 mod direct;
 pub mod error;
 pub mod loss;

@@ -126,6 +126,7 @@ fn output_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
 
 /// Rust ignores SIGPIPE, so `likeness encode … | head` would panic in `println!` once `head`
 /// exits. Command-line tools are expected to end quietly instead: restore the default action.
+#[allow(unsafe_code)]
 fn restore_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid action.

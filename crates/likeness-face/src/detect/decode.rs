@@ -10,10 +10,9 @@
 use super::Detection;
 use crate::error::{FaceError, Result};
 
-/// Rows per model output: 16·16·2 + 8·8·6 for both models.
-pub const NUM_ANCHORS: usize = 896;
-/// Regressor values per row: box (cx, cy, w, h) + 6 keypoints (x, y).
-pub const REGRESSOR_LEN: usize = 16;
+/// Rows per model output (16·16·2 + 8·8·6 for both models) and regressor values per row (box
+/// cx, cy, w, h + 6 keypoints): the network's facts, stated once in its file.
+pub use likeness_nn::nets::blazeface::{NUM_ANCHORS, REGRESSION_VALUES as REGRESSOR_LEN};
 /// Keypoints per detection, in BlazeFace's order: the subject's right eye, left eye, nose
 /// tip, mouth centre, right ear tragion, left ear tragion. The subject's right eye is on the
 /// image's left in an unmirrored photo.

@@ -1,6 +1,5 @@
 //! The networks, one per file: a config, `load(&WeightMap)`, `forward`.
 pub mod blazeface;
-mod blazeface_cpu;
 pub mod convnd;
 pub mod dlib_resnet;
 pub mod liveness;

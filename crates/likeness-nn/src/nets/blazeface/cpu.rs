@@ -1,4 +1,4 @@
-//! BlazeFace inference on plain `f32` buffers, for [`super::blazeface::BlazeFace::forward`].
+//! BlazeFace inference on plain `f32` buffers, for [`super::BlazeFace::forward`].
 //!
 //! Why: through burn-flex a 128² pass took 7–8.6 ms (onnxruntime: 1.2 ms). Timing its op groups
 //! showed the depthwise 3×3 convolutions (grouped convolutions: an im2col per channel) at ~40% of
@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::blazeface::{DEPTHWISE_KERNEL, REGRESSION_VALUES, STEM_KERNEL, STEM_PADDING};
+use super::{DEPTHWISE_KERNEL, REGRESSION_VALUES, STEM_KERNEL, STEM_PADDING};
 
 /// Taps of a depthwise kernel.
 pub(super) const DW_TAPS: usize = DEPTHWISE_KERNEL * DEPTHWISE_KERNEL;
@@ -776,7 +776,7 @@ mod avx {
         let src = padded.as_ptr();
         let dst = out.as_mut_ptr();
         let mut r = 0;
-        // SAFETY (both loops): for output row r, the rows read are r·step … r·step + 2 (+3 in
+        // SAFETY: (both loops) for output row r, the rows read are r·step … r·step + 2 (+3 in
         // the paired loop, which only runs while row r + 1 exists, so it reads row
         // (r+1)·step + 2), each at columns below width + 2 ≤ pitch; the caller checked that
         // padded holds them, and out holds rows·width floats.

@@ -27,10 +27,14 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::{MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::blazeface_cpu::{self, DW_TAPS, Isa};
+// AVX2 kernels on plain buffers; each unsafe block states its invariant
+#[allow(unsafe_code)]
+mod cpu;
+
 use crate::error::{NnError, Result};
 use crate::image::Image;
 use crate::weights::WeightMap;
+use cpu::{DW_TAPS, Isa};
 
 /// Which of MediaPipe's two short-range detectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -296,7 +300,7 @@ pub struct BlazeFaceOutput {
 /// The BlazeFace network.
 ///
 /// Inference only: [`BlazeFace::forward`] runs on plain buffers holding a copy of the modules'
-/// weights taken at load (see `blazeface_cpu`), so weights changed afterwards through burn's
+/// weights taken at load (see `cpu`), so weights changed afterwards through burn's
 /// `Module` API are not seen by it.
 #[derive(Module, Debug)]
 pub struct BlazeFace {
@@ -305,7 +309,7 @@ pub struct BlazeFace {
     heads: Vec<Head>,
     fine_block: usize,
     #[module(skip)]
-    cpu: Option<Arc<blazeface_cpu::Net>>,
+    cpu: Option<Arc<cpu::Net>>,
 }
 
 impl BlazeFace {
@@ -376,7 +380,7 @@ impl BlazeFace {
 
 impl BlazeFace {
     /// The weights as plain buffers, read out of the modules.
-    fn cpu_net(&self, variant: BlazeFaceVariant, isa: Isa) -> Result<blazeface_cpu::Net> {
+    fn cpu_net(&self, variant: BlazeFaceVariant, isa: Isa) -> Result<cpu::Net> {
         let blocks = self
             .blocks
             .iter()
@@ -389,7 +393,7 @@ impl BlazeFace {
                         taps
                     })
                     .collect();
-                Ok(blazeface_cpu::Block {
+                Ok(cpu::Block {
                     depthwise,
                     pointwise: pointwise_values(&b.pw)?,
                     stride: b.stride,
@@ -397,8 +401,8 @@ impl BlazeFace {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let head = |h: &Head| -> Result<blazeface_cpu::Head> {
-            Ok(blazeface_cpu::Head {
+        let head = |h: &Head| -> Result<cpu::Head> {
+            Ok(cpu::Head {
                 classifier: pointwise_values(&h.classifier)?,
                 regressor: pointwise_values(&h.regressor)?,
                 anchors: h.anchors,
@@ -408,7 +412,7 @@ impl BlazeFace {
             [fine, coarse] => [head(fine)?, head(coarse)?],
             _ => return Err(NnError::Mismatch("BlazeFace needs two heads".into())),
         };
-        Ok(blazeface_cpu::Net {
+        Ok(cpu::Net {
             size: variant.input_size(),
             stem: pointwise_values(&self.stem)?,
             blocks,
@@ -430,13 +434,13 @@ fn values<const D: usize>(p: &Param<Tensor<D>>) -> Result<Vec<f32>> {
 }
 
 /// A convolution's weights as `[out][in·kh·kw]` and its bias.
-fn pointwise_values(conv: &Conv2d) -> Result<blazeface_cpu::Pointwise> {
+fn pointwise_values(conv: &Conv2d) -> Result<cpu::Pointwise> {
     let [out_channels, in_channels, kh, kw] = conv.weight.dims();
     let bias = match &conv.bias {
         Some(b) => values(b)?,
         None => vec![0.0; out_channels],
     };
-    Ok(blazeface_cpu::Pointwise {
+    Ok(cpu::Pointwise {
         out_channels,
         in_channels: in_channels * kh * kw,
         weight: values(&conv.weight)?,
