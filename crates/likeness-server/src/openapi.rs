@@ -61,6 +61,27 @@ fn schema<T: Serialize>(sample: &T) -> Value {
     schema_of(&serde_json::to_value(sample).unwrap_or(Value::Null))
 }
 
+/// Takes `field` out of every `required` list of `schema`: for fields a sample shows but a
+/// response carries only when asked for (the `liveness` face plugin's).
+fn optional(mut schema: Value, field: &str) -> Value {
+    fn walk(v: &mut Value, field: &str) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Array(required)) = map.get_mut("required") {
+                    required.retain(|r| r != field);
+                }
+                for (_, child) in map.iter_mut() {
+                    walk(child, field);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, field)),
+            _ => {}
+        }
+    }
+    walk(&mut schema, field);
+    schema
+}
+
 fn detection() -> DetectionOut {
     DetectionOut::from(&Detection {
         bbox: [10.5, 20.5, 110.5, 120.5],
@@ -152,31 +173,40 @@ fn schemas() -> Map<String, Value> {
     put("Detection", schema(&detection()));
     put(
         "DetectResponse",
-        schema(&DetectResponse {
-            width: 640,
-            height: 480,
-            result: vec![face_out()],
-        }),
+        optional(
+            schema(&DetectResponse {
+                width: 640,
+                height: 480,
+                result: vec![face_out()],
+            }),
+            "liveness",
+        ),
     );
     put(
         "VerifyResponse",
-        schema(&VerifyResponse {
-            source_face: face_out(),
-            target_face: face_out(),
-            verdict: Verdict {
-                distance: 0.3,
-                tolerance: 0.6,
-                same: true,
-            },
-            similarity: 0.95,
-        }),
+        optional(
+            schema(&VerifyResponse {
+                source_face: face_out(),
+                target_face: face_out(),
+                verdict: Verdict {
+                    distance: 0.3,
+                    tolerance: 0.6,
+                    same: true,
+                },
+                similarity: 0.95,
+            }),
+            "liveness",
+        ),
     );
     put(
         "RecognizeResponse",
-        schema(&RecognizeResponse {
-            tolerance: 0.6,
-            result: vec![recognized],
-        }),
+        optional(
+            schema(&RecognizeResponse {
+                tolerance: 0.6,
+                result: vec![recognized],
+            }),
+            "liveness",
+        ),
     );
     put(
         "SubjectList",
@@ -548,6 +578,19 @@ mod tests {
             "the liveness plugin's field is documented"
         );
         assert!(doc["paths"]["/api/v1/liveness/challenge/{id}/frames"]["post"].is_object());
+        // present only with face_plugins=liveness
+        assert!(
+            !face["properties"]["face"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("liveness"))
+        );
+        assert!(
+            face["properties"]["face"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("box"))
+        );
         assert_eq!(s["Error"]["required"], json!(["code", "message"]));
         // every $ref points at a schema that exists
         let text = doc.to_string();
