@@ -1207,6 +1207,22 @@ fn a_still_photo_held_to_the_camera_fails_the_head_turn_challenge() {
     );
     assert!(!v["reason"].as_str().unwrap().is_empty());
 
+    // the same film as base64 strings in JSON
+    let id = svc
+        .send(&Req::post("/api/v1/liveness/challenge").key(&key))
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let frames: Vec<String> = film.iter().map(|f| b64(f)).collect();
+    let r = svc.send(
+        &Req::post(&format!("/api/v1/liveness/challenge/{id}/frames"))
+            .key(&key)
+            .json(&json!({ "frames": frames })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["failure"], "no_turn", "{r:?}");
+
     // the challenge is the recognize scope's, and ids are not guessable
     let detect_only = svc.gallery_key("turn", &["detect"]);
     let r = svc.send(&Req::post("/api/v1/liveness/challenge").key(&detect_only));
