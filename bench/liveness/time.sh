@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${REPS:-30}
 THREADS=${THREADS:-"1 2"}
-cargo build -q -p likeness-nn --example bench_liveness
+# --workspace, not -p: a one-crate build selects other features and rebuilds burn.
+cargo build -q --workspace --example bench_liveness
 uptime
 for t in $THREADS; do
     RAYON_NUM_THREADS=$t target/debug/examples/bench_liveness "$REPS"

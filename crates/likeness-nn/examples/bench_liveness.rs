@@ -2,7 +2,7 @@
 //! frame arrives), median of REPS runs after one warm-up, on the parity test's real crops.
 //! Run by `bench/liveness/time.sh`, beside onnxruntime on the same crops.
 //!
-//! `cargo run -p likeness-nn --example bench_liveness -- [REPS]` prints one JSON line.
+//! `cargo run --workspace --example bench_liveness -- [REPS]` prints one JSON line.
 
 use std::time::Instant;
 

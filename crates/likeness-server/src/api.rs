@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use likeness_face::faces::Verdict;
 use likeness_face::faces::{DEFAULT_TOLERANCE, verify as verify_faces};
+use likeness_face::liveness::LivenessCheck;
 use likeness_face::report::DetectionOut;
 use likeness_face::{Detection, Face, Faces};
 use likeness_gallery::{
@@ -30,6 +31,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Form;
 use crate::keys::{Caller, KeyError, KeyInfo, Scope};
+use crate::liveness::{Plugins, is_spoof};
 use crate::pool::PoolError;
 use crate::style::{JobEvent, JobState, JobStatus, StyleOptions};
 
@@ -55,6 +57,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/detection/detect", post(detect))
         .route("/api/v1/verification/verify", post(verify))
         .route("/api/v1/recognition/recognize", post(recognize))
+        .route(
+            "/api/v1/liveness/challenge",
+            post(crate::liveness::create_challenge),
+        )
+        .route(
+            "/api/v1/liveness/challenge/{id}/frames",
+            post(crate::liveness::challenge_frames),
+        )
         .route(
             "/api/v1/recognition/embeddings/recognize",
             post(recognize_embeddings),
@@ -125,7 +135,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 
 impl Auth {
     /// The gallery key, if it may do `scope`.
-    fn need(&self, scope: Scope) -> ApiResult<&KeyInfo> {
+    pub(crate) fn need(&self, scope: Scope) -> ApiResult<&KeyInfo> {
         match &self.0 {
             Caller::Admin => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -319,7 +329,7 @@ async fn metrics(State(s): AppRef) -> Response {
 
 impl AppState {
     /// Runs CPU work on the pool; a full queue is 429.
-    async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
@@ -346,6 +356,8 @@ struct FaceOptions {
     /// Subjects returned per face.
     prediction_count: usize,
     tolerance: f32,
+    /// `face_plugins`.
+    plugins: Plugins,
 }
 
 impl FaceOptions {
@@ -359,6 +371,7 @@ impl FaceOptions {
             tolerance: form
                 .number("tolerance", 0.0..=4.0)?
                 .map_or(DEFAULT_TOLERANCE, |v| v as f32),
+            plugins: Plugins::from_form(form)?,
         })
     }
 }
@@ -413,13 +426,48 @@ fn largest_face(faces: &Faces, image: &Image, field: &str, opts: &FaceOptions) -
         .ok_or_else(|| ApiError::internal("encoding returned no face"))
 }
 
+/// A face as the API answers it: the CLI's `detect --json` face, and what the face plugins
+/// asked for added to it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FaceOut {
+    #[serde(flatten)]
+    pub face: DetectionOut,
+    /// With `face_plugins=liveness`: likeness-face's check of the face (the CLI's
+    /// `liveness --json` face).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessCheck>,
+}
+
+impl FaceOut {
+    fn new(d: &Detection, liveness: Option<LivenessCheck>) -> FaceOut {
+        FaceOut {
+            face: d.into(),
+            liveness,
+        }
+    }
+}
+
+impl AppState {
+    /// The liveness network when `plugins` ask for it (loaded on first use).
+    fn checker(
+        &self,
+        plugins: Plugins,
+    ) -> ApiResult<Option<Arc<likeness_face::liveness::LivenessChecker>>> {
+        if plugins.liveness {
+            self.liveness.get().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 /// `POST detection/detect`'s answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DetectResponse {
     pub width: u32,
     pub height: u32,
     /// Largest first (the CLI's `detect --json` faces).
-    pub result: Vec<DetectionOut>,
+    pub result: Vec<FaceOut>,
 }
 
 async fn detect(
@@ -433,15 +481,19 @@ async fn detect(
     let opts = FaceOptions::from_form(&form)?;
     let bytes = form.image("file")?.to_vec();
     let faces = Arc::clone(&s.faces);
+    let checker = s.checker(opts.plugins)?;
     let out = s
         .run(move || {
             let image = decode(&bytes, "file")?;
+            let found = detections(&faces, &image, &opts)?;
+            let checks = crate::liveness::checks(checker.as_deref(), &image, &found)?;
             Ok(DetectResponse {
                 width: image.width,
                 height: image.height,
-                result: detections(&faces, &image, &opts)?
+                result: found
                     .iter()
-                    .map(DetectionOut::from)
+                    .zip(checks)
+                    .map(|(d, c)| FaceOut::new(d, c))
                     .collect(),
             })
         })
@@ -452,12 +504,25 @@ async fn detect(
 /// `POST verification/verify`'s answer: the largest face of each image and the verdict.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VerifyResponse {
-    pub source_face: DetectionOut,
-    pub target_face: DetectionOut,
+    pub source_face: FaceOut,
+    pub target_face: FaceOut,
     #[serde(flatten)]
     pub verdict: Verdict,
     /// 1 − d²/2: the cosine similarity of the two (unit-length) embeddings.
     pub similarity: f32,
+}
+
+/// The one face of `image` judged when `checker` is given.
+fn check_one(
+    checker: Option<&likeness_face::liveness::LivenessChecker>,
+    image: &Image,
+    face: &Face,
+) -> ApiResult<Option<LivenessCheck>> {
+    Ok(
+        crate::liveness::checks(checker, image, std::slice::from_ref(&face.detection))?
+            .pop()
+            .flatten(),
+    )
 }
 
 /// Cosine similarity of unit-length embeddings at L2 distance `d` (dlib's are unit-length).
@@ -483,14 +548,22 @@ async fn verify(
     let a = form.image("source_image")?.to_vec();
     let b = form.image("target_image")?.to_vec();
     let faces = Arc::clone(&s.faces);
+    let checker = s.checker(opts.plugins)?;
     let out = s
         .run(move || {
-            let a = largest_face(&faces, &decode(&a, "source_image")?, "source_image", &opts)?;
-            let b = largest_face(&faces, &decode(&b, "target_image")?, "target_image", &opts)?;
-            let verdict = verify_faces(&a.embedding, &b.embedding, opts.tolerance)?;
+            let (ia, ib) = (decode(&a, "source_image")?, decode(&b, "target_image")?);
+            let a = largest_face(&faces, &ia, "source_image", &opts)?;
+            let b = largest_face(&faces, &ib, "target_image", &opts)?;
+            let mut verdict = verify_faces(&a.embedding, &b.embedding, opts.tolerance)?;
+            let la = check_one(checker.as_deref(), &ia, &a)?;
+            let lb = check_one(checker.as_deref(), &ib, &b)?;
+            if is_spoof(&la) || is_spoof(&lb) {
+                // A picture of a face proves nothing about who is at the camera.
+                verdict.same = false;
+            }
             Ok(VerifyResponse {
-                source_face: (&a.detection).into(),
-                target_face: (&b.detection).into(),
+                source_face: FaceOut::new(&a.detection, la),
+                target_face: FaceOut::new(&b.detection, lb),
                 similarity: similarity(verdict.distance),
                 verdict,
             })
@@ -512,8 +585,9 @@ pub struct Prediction {
 pub struct RecognizedFace {
     /// Absent for `embeddings/recognize`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub face: Option<DetectionOut>,
-    /// The nearest subject within the tolerance, or `"unknown"`.
+    pub face: Option<FaceOut>,
+    /// The nearest subject within the tolerance, `"unknown"`, or `"spoof"` for a face the
+    /// liveness plugin judged a picture of a face (it is never searched for).
     pub subject: String,
     /// The `prediction_count` nearest subjects, nearest first, known or not.
     pub subjects: Vec<Prediction>,
@@ -528,8 +602,17 @@ pub struct RecognizeResponse {
 
 /// The name given to a face matching nobody.
 pub const UNKNOWN: &str = "unknown";
+/// The name given to a face the liveness plugin judged a spoof (the CLI's word).
+pub const SPOOF: &str = likeness_face::compat::SPOOF;
 
-fn recognized(face: Option<DetectionOut>, candidates: Vec<Candidate>) -> RecognizedFace {
+fn recognized(face: Option<FaceOut>, candidates: Vec<Candidate>) -> RecognizedFace {
+    if face.as_ref().is_some_and(|f| is_spoof(&f.liveness)) {
+        return RecognizedFace {
+            face,
+            subject: SPOOF.to_string(),
+            subjects: Vec::new(),
+        };
+    }
     let subject = candidates
         .first()
         .filter(|c| c.known)
@@ -559,23 +642,40 @@ async fn recognize(
     let bytes = form.image("file")?.to_vec();
     let faces = Arc::clone(&s.faces);
     let store = s.galleries.store(&key.gallery)?;
+    let checker = s.checker(opts.plugins)?;
     let out = s
         .run(move || {
             let image = decode(&bytes, "file")?;
             let found = detections(&faces, &image, &opts)?;
             let (encoded, _) = faces.encode_detections(&image, found)?;
-            let queries: Vec<Vec<f32>> = encoded.iter().map(|f| f.embedding.0.clone()).collect();
-            let answers = if queries.is_empty() {
+            let detected: Vec<Detection> = encoded.iter().map(|f| f.detection.clone()).collect();
+            let checks = crate::liveness::checks(checker.as_deref(), &image, &detected)?;
+            // A spoof is never searched for, so it can never be named.
+            let queries: Vec<Vec<f32>> = encoded
+                .iter()
+                .zip(&checks)
+                .filter(|(_, c)| !is_spoof(c))
+                .map(|(f, _)| f.embedding.0.clone())
+                .collect();
+            let mut answers = if queries.is_empty() {
                 Vec::new()
             } else {
                 store.identify(EMBEDDER, &queries, opts.prediction_count, opts.tolerance)?
-            };
+            }
+            .into_iter();
             Ok(RecognizeResponse {
                 tolerance: opts.tolerance,
                 result: encoded
-                    .into_iter()
-                    .zip(answers)
-                    .map(|(f, c)| recognized(Some((&f.detection).into()), c))
+                    .iter()
+                    .zip(checks)
+                    .map(|(f, c)| {
+                        let candidates = if is_spoof(&c) {
+                            Vec::new()
+                        } else {
+                            answers.next().unwrap_or_default()
+                        };
+                        recognized(Some(FaceOut::new(&f.detection, c)), candidates)
+                    })
                     .collect(),
             })
         })

@@ -18,6 +18,7 @@ pub mod api;
 pub mod error;
 pub mod input;
 pub mod keys;
+pub mod liveness;
 pub mod metrics;
 pub mod openapi;
 pub mod pool;
@@ -113,6 +114,10 @@ pub struct AppState {
     pub pool: CpuPool,
     pub keys: KeyStore,
     pub galleries: api::Galleries,
+    /// The liveness network, loaded on the first request asking for it.
+    pub liveness: liveness::LazyLiveness,
+    /// Open head-turn challenges.
+    pub challenges: liveness::Challenges,
     pub style: Arc<StyleJobs>,
     pub metrics: Metrics,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -178,6 +183,8 @@ pub async fn start_with(config: ServerConfig, faces: Arc<Faces>) -> Result<Runni
     let state = Arc::new(AppState {
         pool: CpuPool::new("faces", config.workers, config.queue),
         galleries: api::Galleries::new(config.data_dir.join("galleries")),
+        liveness: liveness::LazyLiveness::default(),
+        challenges: liveness::Challenges::default(),
         style: StyleJobs::new(
             config.style_workers,
             config.style_queue,

@@ -22,13 +22,16 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::api::{
-    AddedFace, CreatedKey, DeletedFace, DetectResponse, FaceEntry, FaceList, GalleryList,
+    AddedFace, CreatedKey, DeletedFace, DetectResponse, FaceEntry, FaceList, FaceOut, GalleryList,
     GalleryName, KeyList, Me, Prediction, RecognizeResponse, RecognizedFace, SubjectList,
     VerifyResponse,
 };
 use crate::error::ErrorBody;
 use crate::keys::{KeyInfo, Scope};
+use crate::liveness::{ChallengeOut, ChallengeVerdict, MAX_FRAMES};
 use crate::style::{JobState, JobStatus, StyleOptions};
+use likeness_face::challenge::{ChallengeResult, Failure};
+use likeness_face::liveness::{LIVE_THRESHOLD, LivenessCheck, Verdict as LiveVerdict};
 
 /// The JSON-schema shape of a serialised value (object fields, array items, scalar types).
 pub fn schema_of(value: &Value) -> Value {
@@ -56,6 +59,27 @@ pub fn schema_of(value: &Value) -> Value {
 
 fn schema<T: Serialize>(sample: &T) -> Value {
     schema_of(&serde_json::to_value(sample).unwrap_or(Value::Null))
+}
+
+/// Takes `field` out of every `required` list of `schema`: for fields a sample shows but a
+/// response carries only when asked for (the `liveness` face plugin's).
+fn optional(mut schema: Value, field: &str) -> Value {
+    fn walk(v: &mut Value, field: &str) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Array(required)) = map.get_mut("required") {
+                    required.retain(|r| r != field);
+                }
+                for (_, child) in map.iter_mut() {
+                    walk(child, field);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, field)),
+            _ => {}
+        }
+    }
+    walk(&mut schema, field);
+    schema
 }
 
 fn detection() -> DetectionOut {
@@ -110,10 +134,25 @@ fn enrolment() -> Enrolment {
     }
 }
 
+/// A face with the liveness plugin's check (the sample shows the optional field).
+fn face_out() -> FaceOut {
+    FaceOut {
+        face: detection(),
+        liveness: Some(LivenessCheck {
+            bbox: [10.0, 20.0, 110.0, 140.0],
+            crop: [0, 0, 270, 300],
+            score: 0.97,
+            verdict: LiveVerdict::Live,
+            threshold: LIVE_THRESHOLD,
+            crop_file: None,
+        }),
+    }
+}
+
 /// Every named schema, from samples of the response types.
 fn schemas() -> Map<String, Value> {
     let recognized = RecognizedFace {
-        face: Some(detection()),
+        face: Some(face_out()),
         subject: "Ada".into(),
         subjects: vec![Prediction {
             candidate: candidate(),
@@ -134,31 +173,40 @@ fn schemas() -> Map<String, Value> {
     put("Detection", schema(&detection()));
     put(
         "DetectResponse",
-        schema(&DetectResponse {
-            width: 640,
-            height: 480,
-            result: vec![detection()],
-        }),
+        optional(
+            schema(&DetectResponse {
+                width: 640,
+                height: 480,
+                result: vec![face_out()],
+            }),
+            "liveness",
+        ),
     );
     put(
         "VerifyResponse",
-        schema(&VerifyResponse {
-            source_face: detection(),
-            target_face: detection(),
-            verdict: Verdict {
-                distance: 0.3,
-                tolerance: 0.6,
-                same: true,
-            },
-            similarity: 0.95,
-        }),
+        optional(
+            schema(&VerifyResponse {
+                source_face: face_out(),
+                target_face: face_out(),
+                verdict: Verdict {
+                    distance: 0.3,
+                    tolerance: 0.6,
+                    same: true,
+                },
+                similarity: 0.95,
+            }),
+            "liveness",
+        ),
     );
     put(
         "RecognizeResponse",
-        schema(&RecognizeResponse {
-            tolerance: 0.6,
-            result: vec![recognized],
-        }),
+        optional(
+            schema(&RecognizeResponse {
+                tolerance: 0.6,
+                result: vec![recognized],
+            }),
+            "liveness",
+        ),
     );
     put(
         "SubjectList",
@@ -221,6 +269,29 @@ fn schemas() -> Map<String, Value> {
         }),
     );
     put("KeyInfo", schema(&key_info()));
+    put(
+        "ChallengeOut",
+        schema(&ChallengeOut {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            instruction: crate::liveness::INSTRUCTION.into(),
+            expires: 1_800_000_000,
+            max_frames: MAX_FRAMES,
+        }),
+    );
+    put(
+        "ChallengeVerdict",
+        schema(&ChallengeVerdict {
+            result: ChallengeResult {
+                passed: false,
+                failure: Some(Failure::Planar),
+                swing: 0.14,
+                planar_residual: 0.02,
+                frames: 20,
+            },
+            reason: crate::liveness::reason(Some(Failure::Planar)).into(),
+            frames_without_face: 0,
+        }),
+    );
     put(
         "CreatedKey",
         schema(&CreatedKey {
@@ -297,7 +368,7 @@ fn image_body(images: &[&str], options: &[(&str, &str, &str)]) -> Value {
     })
 }
 
-const FACE_OPTIONS: [(&str, &str, &str); 4] = [
+const FACE_OPTIONS: [(&str, &str, &str); 5] = [
     (
         "limit",
         "integer",
@@ -317,6 +388,14 @@ const FACE_OPTIONS: [(&str, &str, &str); 4] = [
         "tolerance",
         "number",
         "largest distance still the same person (default 0.6)",
+    ),
+    (
+        "face_plugins",
+        "string",
+        "comma-separated face plugins (CompreFace's parameter); `liveness`: each face gets \
+         `liveness` {score, verdict live|spoof, ...} from the passive MiniFASNet check, and a \
+         spoof is never named by recognize (subject `spoof`, no subjects) nor a match for \
+         verify. An unknown plugin is a 400.",
     ),
 ];
 
@@ -406,6 +485,10 @@ pub fn build() -> Value {
                   json!({"description": "PNG", "content": {"image/png": {}}})),
     });
     result["parameters"] = path_param("id");
+    let mut challenge = json!({
+        "post": op("Answer a challenge with the frames filmed while the person turned (repeated multipart `frames` files, or JSON {frames: [base64…]}); the server finds the face in each frame and judges the keypoint track: a still or a turned flat picture fails", Some("recognize"), Some(image_body(&["frames"], &[])), ok("ChallengeVerdict", "the judgement")),
+    });
+    challenge["parameters"] = path_param("id");
     let mut revoke = json!({
         "delete": op("Revoke a key (admin)", None, None, ok("KeyInfo", "revoked")),
     });
@@ -454,6 +537,8 @@ pub fn build() -> Value {
             },
             "/api/v1/recognition/faces/{image_id}": face,
             "/api/v1/recognition/faces/{image_id}/img": face_img,
+            "/api/v1/liveness/challenge": {"post": op("Start a head-turn challenge (201): an id, the instruction to show, when it expires; one answer per id", Some("recognize"), None, ok("ChallengeOut", "created"))},
+            "/api/v1/liveness/challenge/{id}/frames": challenge,
             "/api/v1/style": {"post": op("Start a style-transfer job (202)", Some("style"), Some(style_body), ok("JobStatus", "queued"))},
             "/api/v1/style/{id}": job,
             "/api/v1/style/{id}/events": events,
@@ -486,6 +571,25 @@ mod tests {
         assert_eq!(
             face["properties"]["subjects"]["items"]["properties"]["similarity"]["type"],
             "number"
+        );
+        assert_eq!(
+            face["properties"]["face"]["properties"]["liveness"]["properties"]["verdict"]["type"],
+            "string",
+            "the liveness plugin's field is documented"
+        );
+        assert!(doc["paths"]["/api/v1/liveness/challenge/{id}/frames"]["post"].is_object());
+        // present only with face_plugins=liveness
+        assert!(
+            !face["properties"]["face"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("liveness"))
+        );
+        assert!(
+            face["properties"]["face"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("box"))
         );
         assert_eq!(s["Error"]["required"], json!(["code", "message"]));
         // every $ref points at a schema that exists

@@ -4,8 +4,11 @@
 //!
 //! Covers: the key, enrol from upload, identify on a group photo (names and boxes), verify,
 //! gallery rename and face removal, a style job reaching its result, the webcam path with
-//! Chromium's fake camera fed a y4m file made from a sample photo, keyboard tabs, and 200 %
-//! zoom. Screenshots go to a temporary folder, or to `$LIKENESS_SCREENSHOTS` when set.
+//! Chromium's fake camera fed a y4m file made from a sample photo (its liveness verdict shown),
+//! keyboard tabs, and 200 % zoom; and the head-turn check failing for the two presentation
+//! attacks a camera can be shown here (a still photo, a print turned in front of it). A real
+//! head turning cannot be filmed on this machine: that it passes is unit-tested on landmark
+//! tracks of known 3D geometry in `likeness_face::challenge`. Screenshots go to a temporary folder, or to `$LIKENESS_SCREENSHOTS` when set.
 
 mod common;
 
@@ -256,56 +259,10 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A y4m video (4:2:0, a few identical frames) of an image, for Chromium's fake camera.
+/// A y4m video (a few identical frames) of an image, for Chromium's fake camera.
 fn y4m(image_bytes: &[u8], path: &Path) {
     let img = image::load_from_memory(image_bytes).unwrap().to_rgb8();
-    let (w, h) = (img.width() & !1, img.height() & !1);
-    let mut y = Vec::with_capacity((w * h) as usize);
-    let mut u = Vec::new();
-    let mut v = Vec::new();
-    let px = |x: u32, yy: u32| {
-        let p = img.get_pixel(x, yy).0;
-        (p[0] as f32, p[1] as f32, p[2] as f32)
-    };
-    for row in 0..h {
-        for col in 0..w {
-            let (r, g, b) = px(col, row);
-            y.push(
-                (0.299 * r + 0.587 * g + 0.114 * b)
-                    .round()
-                    .clamp(0.0, 255.0) as u8,
-            );
-        }
-    }
-    for row in (0..h).step_by(2) {
-        for col in (0..w).step_by(2) {
-            let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                let (pr, pg, pb) = px(col + dx, row + dy);
-                r += pr / 4.0;
-                g += pg / 4.0;
-                b += pb / 4.0;
-            }
-            u.push(
-                (128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b)
-                    .round()
-                    .clamp(0.0, 255.0) as u8,
-            );
-            v.push(
-                (128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b)
-                    .round()
-                    .clamp(0.0, 255.0) as u8,
-            );
-        }
-    }
-    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
-    for _ in 0..5 {
-        out.extend_from_slice(b"FRAME\n");
-        out.extend_from_slice(&y);
-        out.extend_from_slice(&u);
-        out.extend_from_slice(&v);
-    }
-    std::fs::write(path, out).unwrap();
+    common::write_y4m(&vec![img; 5], path);
 }
 
 fn crop_to(bytes: &[u8], bbox: &[f64], grow: f64, path: &Path) {
@@ -534,6 +491,11 @@ fn the_web_page_enrols_identifies_verifies_edits_styles_and_uses_the_camera() {
         "Eileen from the camera",
         "const li = document.querySelectorAll('#identify-list li'); return li.length === 1 && li[0].dataset.subject === 'Eileen'",
     );
+    // a camera shot is checked for liveness (face_plugins=liveness), and the page says so
+    assert_eq!(
+        b.js("return document.querySelector('#identify-list li').dataset.liveness"),
+        "live"
+    );
     b.click("#identify-camera .camera-close");
 
     // style: a tiny job, previews, then the result to download
@@ -573,4 +535,85 @@ fn the_web_page_enrols_identifies_verifies_edits_styles_and_uses_the_camera() {
     );
     b.shot("zoom200");
     eprintln!("screenshots in {}", shots.display());
+}
+
+/// The webcam's head-turn check, run by the page against the service, with Chromium's fake
+/// camera showing what an attacker would: the sample photo held still, and the same photo as a
+/// print turned back and forth in front of the camera (each frame the flat print carried by a
+/// homography). Both must fail, on the service's judgement of the keypoint track.
+#[test]
+fn a_still_photo_and_a_printed_photo_turned_to_the_camera_fail_the_head_turn_check() {
+    let svc = Service::start(|_| {});
+    let key = svc.gallery_key("door", &["recognize"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let shots = std::env::var_os("LIKENESS_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("shots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let photo = sample("astronaut.png");
+    let films = [
+        ("still", common::still_print_film(&photo)),
+        (
+            "turned_print",
+            common::turned_print_film(&photo, [0.5, 1.0, 0.3], 35.0),
+        ),
+    ];
+    let driver = chromedriver();
+    for (name, film) in films {
+        let camera = tmp.path().join(format!("{name}.y4m"));
+        common::write_y4m(&film, &camera);
+        let profile = tmp.path().join(format!("profile-{name}"));
+        let b = Browser::open(&driver, &profile, &camera, shots.clone());
+        b.go(&svc.url("/"));
+        b.wait("the page", "return document.readyState === 'complete'");
+        b.type_in("#key", &key);
+        b.click("#key-form button[type=submit]");
+        b.wait(
+            "the key's gallery",
+            "return document.getElementById('key-status').textContent.includes('door')",
+        );
+        b.click("#view-identify .camera-open");
+        b.wait(
+            "the camera",
+            "const v = document.querySelector('#identify-camera video'); return v.videoWidth > 0 && v.readyState >= 2",
+        );
+        b.click("#identify-camera .camera-challenge");
+        b.wait(
+            "the instruction",
+            "return document.getElementById('challenge-status').textContent.includes('turn your head')",
+        );
+        let passed = b.wait(
+            "the head-turn verdict",
+            "return document.getElementById('challenge-status').dataset.passed",
+        );
+        b.shot(&format!("challenge_{name}"));
+        let status = b.text("#challenge-status");
+        let failure = b.js("return document.getElementById('challenge-status').dataset.failure");
+        let frames =
+            b.js("return Number(document.getElementById('challenge-status').dataset.frames)");
+        eprintln!("{name}: {status}");
+        assert_eq!(
+            passed, "false",
+            "{name} passed the head-turn check: {status}"
+        );
+        assert!(
+            failure == "no_turn" || failure == "planar",
+            "{name}: failed for another reason than the judgement: {failure} ({status})"
+        );
+        assert!(
+            frames.as_u64().unwrap() >= 10,
+            "{name}: the face was found in most frames: {status}"
+        );
+        let moved = b.js(
+            "const d = document.getElementById('challenge-status').dataset; return Math.abs(Number(d.swing)) + Number(d.residual)",
+        );
+        eprintln!("{name}: |swing| + planar residual = {moved}");
+        if name == "turned_print" {
+            // the camera really showed the print turning: the keypoints moved between frames
+            assert!(
+                moved.as_f64().unwrap() > 0.005,
+                "{name}: nothing moved: {status}"
+            );
+        }
+    }
 }

@@ -5,35 +5,22 @@
 //!
 //! Needs the model cache (`cargo run -p likeness -- models fetch`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use likeness_face::faces::Faces;
-use likeness_models::Cache;
 use likeness_nn::npz::read_npz;
 use likeness_nn::testdata::reference_dir;
 
+mod common;
+
+use common::{likeness, s};
+
 fn sample(name: &str) -> PathBuf {
-    let cache = Cache::from_env().unwrap();
-    if let Err(e) = cache.require(Faces::MODELS) {
-        panic!("{e}");
-    }
-    cache.sample_path(name).unwrap_or_else(|e| panic!("{e}"))
+    common::sample_with(name, Faces::MODELS)
 }
 
-/// A fresh folder for one test under cargo's per-test scratch space.
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fr_cli-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn likeness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::scratch("fr_cli", test)
 }
 
 /// Runs and expects success; returns stdout.
@@ -45,10 +32,6 @@ fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// known/: the astronaut, and Tom Hanks under a name that needs CSV quoting; unknown/: the

@@ -1,33 +1,22 @@
 //! `likeness gallery` through the real binary: what enrolment says, `#N` ids, suspicious
 //! enrolments, export and import.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 use likeness_face::faces::Faces;
-use likeness_models::Cache;
 use serde_json::Value;
 
+mod common;
+
+use common::{likeness, s};
+
 fn sample(name: &str) -> PathBuf {
-    let cache = Cache::from_env().unwrap();
-    if let Err(e) = cache.require(Faces::MODELS) {
-        panic!("{e}");
-    }
-    cache.sample_path(name).unwrap_or_else(|e| panic!("{e}"))
+    common::sample_with(name, Faces::MODELS)
 }
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gallery_cli-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn likeness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::scratch("gallery_cli", test)
 }
 
 fn ok(args: &[&str]) -> (String, String) {
@@ -43,10 +32,6 @@ fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "likeness {args:?} succeeded");
     assert!(!err.contains("panicked"), "{err}");
     err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn names(gallery: &str) -> Vec<String> {

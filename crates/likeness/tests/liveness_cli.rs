@@ -2,48 +2,24 @@
 //!
 //! Needs the model cache (`cargo run -p likeness -- models fetch`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{cut, is_spoof_face, json_ok, likeness, s, text_ok};
+use likeness_face::faces::Faces;
 use likeness_face::liveness::{LIVE_THRESHOLD, MODEL_LIVENESS};
-use likeness_models::Cache;
 use likeness_nn::image::Image;
 use serde_json::Value;
 
 fn sample(name: &str) -> PathBuf {
-    let cache = Cache::from_env().unwrap();
-    if let Err(e) = cache.require(&[MODEL_LIVENESS, "blazeface_front", "blazeface_back"]) {
-        panic!("{e}");
-    }
-    cache.sample_path(name).unwrap_or_else(|e| panic!("{e}"))
+    let mut models = Faces::MODELS.to_vec();
+    models.push(MODEL_LIVENESS);
+    common::sample_with(name, &models)
 }
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("liveness_cli-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn likeness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json_ok(args: &[&str]) -> Value {
-    let out = likeness(args);
-    assert!(
-        out.status.success(),
-        "likeness {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    common::scratch("liveness_cli", test)
 }
 
 #[test]
@@ -127,18 +103,7 @@ fn recognise_with_liveness_never_names_a_face_judged_spoof() {
     let known = dir.join("known");
     std::fs::create_dir_all(&known).unwrap();
     let t1 = sample("t1.jpg");
-    let photo = Image::open(&t1).unwrap();
-    let (x0, y0, side) = (1080u32, 250u32, 200u32);
-    let mut px = Vec::new();
-    for y in y0..y0 + side {
-        for x in x0..x0 + side {
-            px.extend_from_slice(&photo.pixel(x, y));
-        }
-    }
-    Image::from_rgb(side, side, px)
-        .unwrap()
-        .save_png(&known.join("person3.png"))
-        .unwrap();
+    common::enrol_photo_of_spoof_face(&t1, &known.join("person3.png"));
     let is_person3 = |face: &Value| {
         face["matches"]
             .as_array()
@@ -146,8 +111,7 @@ fn recognise_with_liveness_never_names_a_face_judged_spoof() {
             .iter()
             .any(|m| m["name"] == "person3")
     };
-    let at_person3 =
-        |face: &Value| (face["face"]["box"][0].as_f64().unwrap() - 1133.0).abs() < 15.0;
+    let at_person3 = |face: &Value| is_spoof_face(&face["face"]);
 
     let plain = json_ok(&["recognise", "--json", s(&known), s(&t1)]);
     let faces = plain["results"][0]["faces"].as_array().unwrap().clone();
@@ -181,4 +145,115 @@ fn recognise_with_liveness_never_names_a_face_judged_spoof() {
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(csv.lines().any(|l| l.ends_with(",spoof")), "{csv}");
     assert!(!csv.contains("person3"), "{csv}");
+}
+
+/// `--liveness` on `gallery identify`: the same face, enrolled as person3 from a crop, is
+/// named in the whole photo without the gate; with it, it is `spoof`, has no candidates, and
+/// is named nowhere (JSON and text).
+#[test]
+fn gallery_identify_with_liveness_never_names_a_face_judged_spoof() {
+    let dir = scratch("gallery");
+    let t1 = sample("t1.jpg");
+    let enrol = dir.join("person3.png");
+    common::enrol_photo_of_spoof_face(&t1, &enrol);
+    let gallery = dir.join("gallery.json");
+    let g = s(&gallery);
+    json_ok(&[
+        "gallery",
+        "--gallery",
+        g,
+        "--json",
+        "enrol",
+        "person3",
+        s(&enrol),
+    ]);
+
+    let plain = json_ok(&["gallery", "--gallery", g, "--json", "identify", s(&t1)]);
+    let faces = plain["faces"].as_array().unwrap();
+    let face = faces
+        .iter()
+        .find(|f| is_spoof_face(&f["face"]))
+        .expect("the face is found");
+    assert_eq!(face["name"], "person3", "without the gate: {plain:#}");
+
+    let gated = json_ok(&[
+        "gallery",
+        "--gallery",
+        g,
+        "--json",
+        "identify",
+        "--liveness",
+        s(&t1),
+    ]);
+    let faces = gated["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 6, "{gated:#}");
+    assert!(
+        !faces.iter().any(|f| f["name"] == "person3"),
+        "a spoof was named: {gated:#}"
+    );
+    let face = faces
+        .iter()
+        .find(|f| is_spoof_face(&f["face"]))
+        .expect("the face is still reported");
+    assert_eq!(face["liveness"]["verdict"], "spoof", "{face:#}");
+    assert!(face["liveness"]["score"].as_f64().unwrap() < f64::from(LIVE_THRESHOLD));
+    assert_eq!(face["known"], false, "{face:#}");
+    assert!(face["name"].is_null(), "{face:#}");
+    assert_eq!(face["candidates"], Value::Array(Vec::new()), "{face:#}");
+    assert!(face["nearest"].is_null(), "{face:#}");
+    // every other face is checked too, and carries its check
+    assert!(faces.iter().all(|f| f["liveness"]["verdict"].is_string()));
+
+    let text = text_ok(&["gallery", "--gallery", g, "identify", "--liveness", s(&t1)]);
+    let spoofs: Vec<&str> = text.lines().filter(|l| l.contains(": spoof")).collect();
+    assert_eq!(spoofs.len(), 1, "{text}");
+    assert!(spoofs[0].contains("[11"), "the face at x ≈ 1133: {text}");
+    // nobody is named person3 (the others may still be "unknown (nearest person3 …)")
+    assert!(!text.contains(": person3"), "{text}");
+}
+
+/// `--liveness` on `verify`: a photo of the face judged a spoof — the very window the network
+/// judged in t1.jpg, cut out as its own photo — compared with itself is `same` (distance 0)
+/// without the gate, and `spoof`, never `same`, with it.
+#[test]
+fn verify_with_liveness_never_says_same_for_a_face_judged_spoof() {
+    let dir = scratch("verify");
+    let t1 = sample("t1.jpg");
+    let judged = json_ok(&["liveness", "--json", s(&t1)]);
+    let face = judged[0]["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| is_spoof_face(f))
+        .expect("the face is found")
+        .clone();
+    let rect: [u32; 4] = serde_json::from_value(face["crop"].clone()).unwrap();
+    let photo = dir.join("window.png");
+    cut(&t1, rect, &photo);
+    // The precondition: cut out, the face is still judged a spoof.
+    let alone = json_ok(&["liveness", "--json", s(&photo)]);
+    let largest = alone[0]["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| area(a).total_cmp(&area(b)))
+        .expect("a face in the window")
+        .clone();
+    assert_eq!(largest["verdict"], "spoof", "{alone:#}");
+
+    let plain = json_ok(&["verify", "--json", s(&photo), s(&photo)]);
+    assert_eq!(plain["same"], true, "without the gate: {plain:#}");
+
+    let gated = json_ok(&["verify", "--json", "--liveness", s(&photo), s(&photo)]);
+    assert_eq!(gated["same"], false, "{gated:#}");
+    assert_eq!(gated["spoof"], true, "{gated:#}");
+    assert_eq!(gated["liveness"][0]["verdict"], "spoof", "{gated:#}");
+
+    let text = text_ok(&["verify", "--liveness", s(&photo), s(&photo)]);
+    assert!(text.starts_with("spoof:"), "{text}");
+}
+
+fn area(face: &Value) -> f64 {
+    let b: Vec<f64> = serde_json::from_value(face["box"].clone()).unwrap();
+    (b[2] - b[0]) * (b[3] - b[1])
 }

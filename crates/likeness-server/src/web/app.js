@@ -160,13 +160,54 @@ for (const box of document.querySelectorAll(".camera")) {
   box.querySelector(".camera-close").addEventListener("click", () => closeCamera(target));
   box.querySelector(".camera-shot").addEventListener("click", async () => {
     const file = await snapshot(target);
-    if (target === "identify") identify(file);
+    // a camera shot is someone at the camera: ask the service whether it is a live face
+    if (target === "identify") identify(file, { liveness: true });
     else enrol([file]);
   });
 }
 
+// ---- the head-turn check: the page films, the service judges ----
+// Frames are taken every CHALLENGE_EVERY_MS for CHALLENGE_FRAMES frames (4 s: time for a slow
+// turn each way) and sent as they are; the service finds the face in each and decides.
+const CHALLENGE_FRAMES = 20;
+const CHALLENGE_EVERY_MS = 200;
+async function headTurnCheck() {
+  const status = $("challenge-status");
+  const button = $("identify-camera").querySelector(".camera-challenge");
+  delete status.dataset.passed;
+  button.disabled = true;
+  try {
+    const challenge = await (await api("/api/v1/liveness/challenge", { method: "POST" })).json();
+    say("challenge-status", `Now ${challenge.instruction}…`);
+    const frames = [];
+    for (let i = 0; i < Math.min(CHALLENGE_FRAMES, challenge.max_frames); i++) {
+      frames.push(await snapshot("identify"));
+      await new Promise((ok) => setTimeout(ok, CHALLENGE_EVERY_MS));
+    }
+    say("challenge-status", "Checking…");
+    const form = new FormData();
+    for (const f of frames) form.append("frames", f);
+    const verdict = await (await api(`/api/v1/liveness/challenge/${encodeURIComponent(challenge.id)}/frames`,
+      { method: "POST", body: form })).json();
+    say("challenge-status", verdict.passed
+      ? `Head-turn check passed (${verdict.frames} frames).`
+      : `Head-turn check failed: ${verdict.reason} (${verdict.frames} frames with a face).`, !verdict.passed);
+    status.dataset.passed = String(verdict.passed);
+    status.dataset.failure = verdict.failure || "";
+    status.dataset.frames = String(verdict.frames);
+    status.dataset.swing = String(verdict.swing);
+    status.dataset.residual = String(verdict.planar_residual);
+  } catch (e) {
+    say("challenge-status", `Head-turn check: ${e.message}`, true);
+    status.dataset.passed = "error";
+  } finally {
+    button.disabled = false;
+  }
+}
+$("identify-camera").querySelector(".camera-challenge").addEventListener("click", headTurnCheck);
+
 // ---- identify ----
-async function identify(file) {
+async function identify(file, { liveness = false } = {}) {
   const canvas = $("identify-canvas");
   const list = $("identify-list");
   list.replaceChildren();
@@ -177,20 +218,28 @@ async function identify(file) {
     const form = new FormData();
     form.append("file", await prepare(file));
     const tolerance = $("identify-tolerance").value;
-    const answer = await (await api(`/api/v1/recognition/recognize?prediction_count=1&tolerance=${encodeURIComponent(tolerance)}`,
+    const plugins = liveness ? "&face_plugins=liveness" : "";
+    const answer = await (await api(`/api/v1/recognition/recognize?prediction_count=1&tolerance=${encodeURIComponent(tolerance)}${plugins}`,
       { method: "POST", body: form })).json();
     await photo;
     requestAnimationFrame(() => {
       answer.result.forEach((r, i) => {
         const best = r.subjects[0];
-        const known = r.subject !== "unknown";
-        const label = known ? `${r.subject} ${best.distance.toFixed(2)}` : "unknown";
+        const check = r.face.liveness;
+        const spoof = check && check.verdict === "spoof";
+        const known = !spoof && r.subject !== "unknown";
+        const label = spoof ? "spoof" : known ? `${r.subject} ${best.distance.toFixed(2)}` : "unknown";
         drawBox(canvas, r.face.box, label, known ? "#1f6f5c" : "#a4262c");
         const li = document.createElement("li");
         const [x0, y0, x1, y1] = r.face.box.map(Math.round);
-        li.textContent = known
-          ? `${r.subject}: distance ${best.distance.toFixed(3)} (box ${x0},${y0}–${x1},${y1})`
-          : `unknown${best ? ` (nearest ${best.name}, distance ${best.distance.toFixed(3)})` : ""} (box ${x0},${y0}–${x1},${y1})`;
+        const where = `(box ${x0},${y0}–${x1},${y1})`;
+        li.textContent = spoof
+          ? `spoof: this looks like a picture of a face, not a live person; not named (liveness ${check.score.toFixed(2)}) ${where}`
+          : known
+          ? `${r.subject}: distance ${best.distance.toFixed(3)} ${where}`
+          : `unknown${best ? ` (nearest ${best.name}, distance ${best.distance.toFixed(3)})` : ""} ${where}`;
+        if (check && !spoof) li.textContent += ` — live (liveness ${check.score.toFixed(2)})`;
+        if (check) li.dataset.liveness = check.verdict;
         li.dataset.subject = r.subject;
         li.dataset.box = [x0, y0, x1, y1].join(",");
         list.append(li);

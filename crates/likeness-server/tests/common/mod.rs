@@ -410,3 +410,182 @@ pub fn events(
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------
+// Camera frames for the head-turn challenge: what a presentation attack films
+
+/// The fake camera's frame size (Chromium's default capture size).
+pub const FRAME_W: u32 = 640;
+pub const FRAME_H: u32 = 480;
+/// Frames per film: 3 s at the y4m's 10 frames a second.
+pub const FILM_FRAMES: usize = 30;
+/// Focal length of the simulated camera, in pixels, and the print's distance from it in the
+/// same units: with both equal a print facing the camera is shown at its own pixel size.
+const FOCAL: f64 = 700.0;
+
+/// `photo` scaled to the frame's height and centred on a dark grey frame (a person holding a
+/// print up to the camera fills the view with it).
+fn print_of(photo: &[u8]) -> image::RgbImage {
+    let img = image::load_from_memory(photo).unwrap().to_rgb8();
+    let side = FRAME_H * 9 / 10;
+    let w = (img.width() * side / img.height()).min(FRAME_W);
+    image::imageops::resize(&img, w, side, image::imageops::FilterType::Triangle)
+}
+
+/// The photo held still in front of the camera, [`FILM_FRAMES`] times.
+pub fn still_print_film(photo: &[u8]) -> Vec<image::RgbImage> {
+    vec![turned(&print_of(photo), [0.0, 1.0, 0.0], 0.0); FILM_FRAMES]
+}
+
+/// The photo as a held print turned about an oblique axis (`axis`, camera coordinates: x
+/// right, y down, z away) back and forth by up to `max_deg` degrees over [`FILM_FRAMES`]:
+/// every frame is the flat print carried by a homography, as a real print would film.
+pub fn turned_print_film(photo: &[u8], axis: [f64; 3], max_deg: f64) -> Vec<image::RgbImage> {
+    let print = print_of(photo);
+    (0..FILM_FRAMES)
+        .map(|i| {
+            let phase = i as f64 / FILM_FRAMES as f64 * std::f64::consts::TAU;
+            turned(&print, axis, max_deg.to_radians() * phase.sin())
+        })
+        .collect()
+}
+
+/// The print rotated by `angle` about `axis` through its centre, `FOCAL` from a pinhole
+/// camera, rendered into a frame (inverse mapping through the homography, bilinear).
+fn turned(print: &image::RgbImage, axis: [f64; 3], angle: f64) -> image::RgbImage {
+    let n = (axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]).sqrt();
+    let [x, y, z] = axis.map(|a| a / n);
+    let (s, c) = angle.sin_cos();
+    let t = 1.0 - c;
+    // Rodrigues: the rotation's first two columns carry the print's plane.
+    let r = [
+        [t * x * x + c, t * x * y - z * s, t * x * z + y * s],
+        [t * x * y + z * s, t * y * y + c, t * y * z - x * s],
+        [t * x * z - y * s, t * y * z + x * s, t * z * z + c],
+    ];
+    let (cx, cy) = (f64::from(FRAME_W) / 2.0, f64::from(FRAME_H) / 2.0);
+    // H maps print coordinates (X, Y, 1), from its centre, to frame pixels.
+    let h = [
+        [
+            FOCAL * r[0][0] + cx * r[2][0],
+            FOCAL * r[0][1] + cx * r[2][1],
+            cx * FOCAL,
+        ],
+        [
+            FOCAL * r[1][0] + cy * r[2][0],
+            FOCAL * r[1][1] + cy * r[2][1],
+            cy * FOCAL,
+        ],
+        [r[2][0], r[2][1], FOCAL],
+    ];
+    let inv = invert3(h);
+    let (pw, ph) = (print.width() as f64, print.height() as f64);
+    let mut frame = image::RgbImage::from_pixel(FRAME_W, FRAME_H, image::Rgb([40, 40, 44]));
+    for (u, v, px) in frame.enumerate_pixels_mut() {
+        let (u, v) = (f64::from(u) + 0.5, f64::from(v) + 0.5);
+        let w = inv[2][0] * u + inv[2][1] * v + inv[2][2];
+        let sx = (inv[0][0] * u + inv[0][1] * v + inv[0][2]) / w + pw / 2.0 - 0.5;
+        let sy = (inv[1][0] * u + inv[1][1] * v + inv[1][2]) / w + ph / 2.0 - 0.5;
+        if sx >= 0.0 && sy >= 0.0 && sx < pw - 1.0 && sy < ph - 1.0 {
+            let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+            let (fx, fy) = (sx - sx.floor(), sy - sy.floor());
+            let mut out = [0.0f64; 3];
+            for (dx, dy, wgt) in [
+                (0, 0, (1.0 - fx) * (1.0 - fy)),
+                (1, 0, fx * (1.0 - fy)),
+                (0, 1, (1.0 - fx) * fy),
+                (1, 1, fx * fy),
+            ] {
+                let p = print.get_pixel(x0 + dx, y0 + dy).0;
+                for k in 0..3 {
+                    out[k] += wgt * f64::from(p[k]);
+                }
+            }
+            *px = image::Rgb(out.map(|v| v.round().clamp(0.0, 255.0) as u8));
+        }
+    }
+    frame
+}
+
+fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    let c =
+        |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    [
+        [
+            c(1, 1, 2, 2) / det,
+            -c(0, 1, 2, 2) / det,
+            c(0, 1, 1, 2) / det,
+        ],
+        [
+            -c(1, 0, 2, 2) / det,
+            c(0, 0, 2, 2) / det,
+            -c(0, 0, 1, 2) / det,
+        ],
+        [
+            c(1, 0, 2, 1) / det,
+            -c(0, 0, 2, 1) / det,
+            c(0, 0, 1, 1) / det,
+        ],
+    ]
+}
+
+/// A frame as JPEG, as the web page sends camera shots.
+pub fn jpeg(frame: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    frame.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A y4m video (4:2:0, BT.601 full range as `C420jpeg` says, 10 frames a second) of `frames`,
+/// for Chromium's fake camera (`--use-file-for-fake-video-capture`), which loops it.
+pub fn write_y4m(frames: &[image::RgbImage], path: &std::path::Path) {
+    let (w, h) = (frames[0].width() & !1, frames[0].height() & !1);
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for img in frames {
+        let px = |x: u32, yy: u32| {
+            let p = img.get_pixel(x, yy).0;
+            (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]))
+        };
+        let mut y = Vec::with_capacity((w * h) as usize);
+        let (mut u, mut v) = (Vec::new(), Vec::new());
+        for row in 0..h {
+            for col in 0..w {
+                let (r, g, b) = px(col, row);
+                y.push(
+                    (0.299 * r + 0.587 * g + 0.114 * b)
+                        .round()
+                        .clamp(0.0, 255.0) as u8,
+                );
+            }
+        }
+        for row in (0..h).step_by(2) {
+            for col in (0..w).step_by(2) {
+                let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (pr, pg, pb) = px(col + dx, row + dy);
+                    r += pr / 4.0;
+                    g += pg / 4.0;
+                    b += pb / 4.0;
+                }
+                u.push(
+                    (128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b)
+                        .round()
+                        .clamp(0.0, 255.0) as u8,
+                );
+                v.push(
+                    (128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b)
+                        .round()
+                        .clamp(0.0, 255.0) as u8,
+                );
+            }
+        }
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&y);
+        out.extend_from_slice(&u);
+        out.extend_from_slice(&v);
+    }
+    std::fs::write(path, out).unwrap();
+}

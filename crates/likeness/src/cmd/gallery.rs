@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use likeness_face::compat::SPOOF;
 use likeness_face::faces::{DEFAULT_TOLERANCE, MODEL_EMBEDDER};
+use likeness_face::liveness::{LivenessCheck, LivenessChecker};
 use likeness_gallery::{
     Candidate, EnrolRequest, Enrolment, GalleryData, GalleryStore, ImportReport, JsonGallery,
     PersonRef, PersonSummary, Sample, Who,
@@ -85,6 +87,11 @@ pub enum GalleryCommand {
         /// Also write the photo with each face boxed and named (PNG).
         #[arg(long, value_name = "OUT.png", value_parser = crate::args::output_file)]
         draw: Option<PathBuf>,
+        /// Check each face for liveness first: a face judged a picture of a face (a print, a
+        /// screen) is reported as `spoof`, with no candidates, and never named. See
+        /// `likeness liveness --help`.
+        #[arg(long)]
+        liveness: bool,
     },
     /// Write the whole gallery as JSON (the gallery.json format) to FILE, or stdout with `-`.
     Export {
@@ -141,6 +148,9 @@ struct FaceOut<'a> {
     distance: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<&'a [Candidate]>,
+    /// With `--liveness`: the face's liveness check (a spoof has no candidates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liveness: Option<&'a LivenessCheck>,
 }
 
 #[derive(Serialize)]
@@ -300,6 +310,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             tolerance,
             top,
             draw: draw_to,
+            liveness,
         } => {
             let embedder = embedder_name(args.encoder.as_deref())?;
             // refuse a mismatched embedder before loading any network
@@ -309,17 +320,53 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             let found = faces
                 .encode(&photo)
                 .with_context(|| format!("{}: encoding failed", image.display()))?;
-            let queries: Vec<Vec<f32>> = found.iter().map(|f| f.embedding.0.clone()).collect();
-            let answers = store.identify(&embedder, &queries, top as usize, tolerance)?;
+            let checks = if liveness {
+                let checker = LivenessChecker::load(&likeness_models::Cache::from_env()?)?;
+                let detections: Vec<_> = found.iter().map(|f| f.detection.clone()).collect();
+                Some(
+                    checker
+                        .check(&photo, &detections, None)
+                        .with_context(|| format!("{}: liveness check failed", image.display()))?,
+                )
+            } else {
+                None
+            };
+            let spoof = |i: usize| {
+                checks
+                    .as_ref()
+                    .and_then(|c| c.get(i))
+                    .is_some_and(|c| !c.is_live())
+            };
+            // A picture of a face is never searched for, so it can never be named.
+            let live: Vec<usize> = (0..found.len()).filter(|&i| !spoof(i)).collect();
+            let queries: Vec<Vec<f32>> =
+                live.iter().map(|&i| found[i].embedding.0.clone()).collect();
+            let mut searched = if queries.is_empty() {
+                Vec::new()
+            } else {
+                store.identify(&embedder, &queries, top as usize, tolerance)?
+            }
+            .into_iter();
+            let answers: Vec<Vec<Candidate>> = (0..found.len())
+                .map(|i| {
+                    if spoof(i) {
+                        Vec::new()
+                    } else {
+                        searched.next().unwrap_or_default()
+                    }
+                })
+                .collect();
             let mut canvas = draw_to.as_ref().map(|_| photo.clone());
             let mut list = Vec::new();
             if !json {
                 println!("{}: {} face(s)", image.display(), found.len());
             }
             for (i, (face, candidates)) in found.iter().zip(&answers).enumerate() {
+                let check = checks.as_ref().and_then(|c| c.get(i));
                 let best = candidates.first();
                 let known = best.is_some_and(|c| c.known);
                 let name = match best {
+                    _ if spoof(i) => SPOOF,
                     Some(c) if c.known => c.name.as_str(),
                     _ => "unknown",
                 };
@@ -337,13 +384,17 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                             name: c.name.clone(),
                         }),
                         distance: best.map(|c| c.distance),
-                        candidates: (top > 1).then_some(candidates.as_slice()),
+                        candidates: (top > 1 || spoof(i)).then_some(candidates.as_slice()),
+                        liveness: check,
                     });
                 } else {
-                    let nearest = match best {
-                        Some(c) if !known => format!(" (nearest {} at {:.4})", c.name, c.distance),
-                        Some(c) => format!(" (distance {:.4})", c.distance),
-                        None => String::new(),
+                    let nearest = match (check, best) {
+                        (Some(c), _) if !c.is_live() => format!(" (liveness score {:.3})", c.score),
+                        (_, Some(c)) if !known => {
+                            format!(" (nearest {} at {:.4})", c.name, c.distance)
+                        }
+                        (_, Some(c)) => format!(" (distance {:.4})", c.distance),
+                        (_, None) => String::new(),
                     };
                     println!(
                         "  face {i} {}: {name}{nearest}",
