@@ -8,7 +8,7 @@ use likeness_face::report::EncodeReport;
 use likeness_face::{Face, Faces};
 use likeness_nn::image::Image;
 
-use super::detect::{FacePipelineArgs, fmt_box, open_image, print_json};
+use super::common::{FacePipelineArgs, fmt_box, open_image, print_json};
 
 /// Encode the faces of photos: for each face its box, dlib's five landmarks and the 128-D
 /// embedding that `verify`, `gallery` and `recognise` compare.

@@ -109,7 +109,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("ROC curve written to {}", path.display());
     }
     if args.json {
-        super::detect::print_json(&EvalReport {
+        super::common::print_json(&EvalReport {
             evaluation: result,
             skipped,
             folds: k,

@@ -16,9 +16,11 @@ use likeness_gallery::{
 use likeness_nn::draw;
 use serde::Serialize;
 
-use super::detect::{
-    AlignWith, FaceSearchArgs, detection_json, draw_detection, fmt_box, load_faces, open_image,
-    save_png, single_face,
+use likeness_face::annotate::draw_detection;
+use likeness_face::report::DetectionOut;
+
+use super::common::{
+    AlignWith, FaceSearchArgs, fmt_box, load_faces, open_image, print_json, save_png, single_face,
 };
 
 /// The gallery of enrolled people. By default the embedded store `gallery.db` in the model
@@ -141,7 +143,7 @@ struct RemoveOut<'a> {
 
 #[derive(Serialize)]
 struct FaceOut<'a> {
-    face: serde_json::Value,
+    face: DetectionOut,
     name: Option<&'a str>,
     known: bool,
     nearest: Option<PersonRef>,
@@ -166,11 +168,6 @@ struct ImportOut<'a> {
     file: &'a Path,
     #[serde(flatten)]
     report: &'a ImportReport,
-}
-
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
 }
 
 /// The gallery named by --gallery, else $LIKENESS_GALLERY, else the default: `gallery.db` in
@@ -376,7 +373,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                 }
                 if json {
                     list.push(FaceOut {
-                        face: detection_json(&face.detection),
+                        face: DetectionOut::from(&face.detection),
                         name: known.then_some(name),
                         known,
                         nearest: best.map(|c| PersonRef {

@@ -12,7 +12,7 @@ use likeness_models::Cache;
 use likeness_nn::weights::WeightMap;
 use serde_json::json;
 
-use super::detect::{FaceSearchArgs, fmt_box, open_image, save_png};
+use super::common::{FaceSearchArgs, fmt_box, open_image, save_png};
 
 /// Judge whether each face in photos is a live person or a presentation attack (a printed
 /// photo, a phone or screen held up to the camera).

@@ -1,6 +1,7 @@
 //! One module per capability of the command line.
 
 pub mod batch;
+pub mod common;
 pub mod demo;
 pub mod detect;
 pub mod encode;

@@ -9,7 +9,7 @@ use likeness_models::download::Source;
 use likeness_models::{Cache, EntryKind, FetchOptions, ModelsError, Progress};
 use serde::Serialize;
 
-use super::detect::print_json;
+use super::common::print_json;
 
 /// `models fetch --json`: what was written and what failed (on failure only the failures).
 #[derive(Debug, Serialize)]

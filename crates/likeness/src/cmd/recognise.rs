@@ -13,7 +13,7 @@ use likeness_face::report::{RecogniseReport, RecognisedFace, RecognisedFile};
 use likeness_face::{Face, Faces, KnownFace};
 
 use super::batch::{for_each_in_order, photos_in, threads};
-use super::detect::{FacePipelineArgs, open_image, print_json};
+use super::common::{FacePipelineArgs, open_image, print_json};
 
 /// Recognise the people in photos, knowing one photo per person: prints face_recognition's
 /// lines — `FILE,NAME` for each known person within the tolerance of each face,

@@ -318,7 +318,7 @@ pub fn run(args: StyleArgs) -> anyhow::Result<()> {
             first_terms.as_ref(),
             &config.style_layers,
         );
-        super::detect::print_json(&report)?;
+        super::common::print_json(&report)?;
     }
     Ok(())
 }

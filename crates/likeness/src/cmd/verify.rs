@@ -10,7 +10,7 @@ use likeness_learn::head::VerifierHead;
 
 use likeness_face::liveness::LivenessChecker;
 
-use super::detect::{FacePipelineArgs, open_image, print_json, single_face};
+use super::common::{FacePipelineArgs, open_image, print_json, single_face};
 
 /// Verify (1:1): the distance between the faces of two photos, and whether it is within the
 /// tolerance. Each photo should show one face; if one shows several, the largest is used
