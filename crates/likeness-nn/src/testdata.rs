@@ -55,3 +55,23 @@ pub fn cache_file(relative: &str) -> PathBuf {
     );
     path
 }
+
+/// `jpeg` with an EXIF APP1 segment holding only Orientation = `orientation`, right after its
+/// start-of-image marker: a photo as a phone stores it, for the reader's orientation tests.
+pub fn jpeg_with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec(); // big-endian, first IFD at 8
+    tiff.extend(1u16.to_be_bytes()); // one entry
+    tiff.extend(0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend(3u16.to_be_bytes()); // SHORT
+    tiff.extend(1u32.to_be_bytes()); // one value
+    tiff.extend(orientation.to_be_bytes());
+    tiff.extend([0, 0]); // padding of the 4-byte value field
+    tiff.extend(0u32.to_be_bytes()); // no next IFD
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend((app1.len() as u16 + 2).to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}

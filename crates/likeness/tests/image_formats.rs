@@ -6,12 +6,12 @@
 //!
 //! Needs the model cache (`cargo run -p likeness -- models fetch`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{json_ok, likeness, s};
 use likeness_face::faces::Faces;
-use likeness_models::Cache;
-use serde_json::Value;
 
 /// Largest shift of a box edge, in pixels, between two encodings of the same photo. Lossless
 /// formats decode to the JPEG's pixels exactly (measured 0 px); GIF's 256 colours moved an
@@ -19,41 +19,16 @@ use serde_json::Value;
 const BOX_TOLERANCE_PX: f64 = 3.0;
 
 fn sample(name: &str) -> PathBuf {
-    let cache = Cache::from_env().unwrap();
-    if let Err(e) = cache.require(Faces::MODELS) {
-        panic!("{e}");
-    }
-    cache.sample_path(name).unwrap_or_else(|e| panic!("{e}"))
+    common::sample_with(name, Faces::MODELS)
 }
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("image_formats-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn likeness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_likeness"))
-        .args(args)
-        .env("LIKENESS_GALLERY", "/nonexistent-unused.db")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = likeness(args);
-    assert!(
-        out.status.success(),
-        "likeness {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::scratch("image_formats", test)
 }
 
 /// The boxes `detect --json` finds in `path`, largest first as the command orders them.
 fn boxes(path: &Path) -> Vec<[f64; 4]> {
-    let report: Value = serde_json::from_str(&ok(&["detect", "--json", path_str(path)])).unwrap();
+    let report = json_ok(&["detect", "--json", s(path)]);
     report["faces"]
         .as_array()
         .unwrap()
@@ -63,10 +38,6 @@ fn boxes(path: &Path) -> Vec<[f64; 4]> {
             [0, 1, 2, 3].map(|i| b[i].as_f64().unwrap())
         })
         .collect()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 fn assert_same_boxes(what: &str, got: &[[f64; 4]], want: &[[f64; 4]]) {
@@ -127,18 +98,16 @@ fn a_photo_stored_sideways_with_exif_orientation_6_is_upright_and_verifies_same(
         .write_to(&mut jpeg, image::ImageFormat::Jpeg)
         .unwrap();
     let rotated = dir.join("sideways.jpg");
-    std::fs::write(&rotated, with_exif_orientation(jpeg.get_ref(), 6)).unwrap();
+    std::fs::write(
+        &rotated,
+        likeness_nn::testdata::jpeg_with_exif_orientation(jpeg.get_ref(), 6),
+    )
+    .unwrap();
 
     let want = boxes(&upright);
     assert!(!want.is_empty());
     assert_same_boxes("EXIF-rotated", &boxes(&rotated), &want);
-    let verdict: Value = serde_json::from_str(&ok(&[
-        "verify",
-        "--json",
-        path_str(&rotated),
-        path_str(&upright),
-    ]))
-    .unwrap();
+    let verdict = json_ok(&["verify", "--json", s(&rotated), s(&upright)]);
     assert_eq!(verdict["same"], true, "{verdict}");
 }
 
@@ -176,30 +145,17 @@ fn a_truncated_jpeg_is_refused_by_every_command_that_reads_images() {
     let pairs = dir.join("pairs.csv");
     std::fs::write(&pairs, "a,b,same\nknown/cut.jpg,known/good.jpg,1\n").unwrap();
     let gallery = dir.join("gallery.db");
-    let (cut_s, good_s, out) = (path_str(&cut), path_str(&good), dir.join("out.png"));
-    let out_s = path_str(&out);
+    let (cut_s, good_s, out) = (s(&cut), s(&good), dir.join("out.png"));
+    let out_s = s(&out);
     let commands: Vec<Vec<&str>> = vec![
         vec!["detect", cut_s],
         vec!["encode", cut_s],
         vec!["liveness", cut_s],
         vec!["verify", cut_s, good_s],
         vec!["verify", good_s, cut_s],
-        vec![
-            "gallery",
-            "--gallery",
-            path_str(&gallery),
-            "enrol",
-            "ada",
-            cut_s,
-        ],
-        vec![
-            "gallery",
-            "--gallery",
-            path_str(&gallery),
-            "identify",
-            cut_s,
-        ],
-        vec!["recognise", path_str(&known), cut_s],
+        vec!["gallery", "--gallery", s(&gallery), "enrol", "ada", cut_s],
+        vec!["gallery", "--gallery", s(&gallery), "identify", cut_s],
+        vec!["recognise", s(&known), cut_s],
         vec![
             "style",
             cut_s,
@@ -234,15 +190,9 @@ fn a_truncated_jpeg_is_refused_by_every_command_that_reads_images() {
     assert!(!out.exists(), "style wrote a picture from a cut JPEG");
     // Commands over folders report the cut photo by name (and go on with the others).
     let folder_commands: Vec<Vec<&str>> = vec![
-        vec!["recognise", path_str(&known), path_str(&known)],
-        vec!["detect", path_str(&known)],
-        vec![
-            "eval",
-            "--pairs",
-            path_str(&pairs),
-            "--images",
-            path_str(&dir),
-        ],
+        vec!["recognise", s(&known), s(&known)],
+        vec!["detect", s(&known)],
+        vec!["eval", "--pairs", s(&pairs), "--images", s(&dir)],
     ];
     for args in &folder_commands {
         let output = likeness(args);
@@ -252,23 +202,4 @@ fn a_truncated_jpeg_is_refused_by_every_command_that_reads_images() {
             "likeness {args:?} did not report the cut JPEG: {stderr}"
         );
     }
-}
-
-/// `jpeg` with an EXIF APP1 segment holding only Orientation = `orientation`, after SOI.
-fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec(); // big-endian, first IFD at 8
-    tiff.extend(1u16.to_be_bytes()); // one entry
-    tiff.extend(0x0112u16.to_be_bytes()); // Orientation
-    tiff.extend(3u16.to_be_bytes()); // SHORT
-    tiff.extend(1u32.to_be_bytes()); // one value
-    tiff.extend(orientation.to_be_bytes());
-    tiff.extend([0, 0]); // padding of the 4-byte value field
-    tiff.extend(0u32.to_be_bytes()); // no next IFD
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend(tiff);
-    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
-    out.extend((app1.len() as u16 + 2).to_be_bytes());
-    out.extend(app1);
-    out.extend(&jpeg[2..]);
-    out
 }

@@ -362,25 +362,6 @@ mod tests {
         assert!(err.to_string().contains("truncated JPEG"));
     }
 
-    /// `jpeg` with an EXIF APP1 segment holding only Orientation = `orientation`, after SOI.
-    pub(crate) fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec(); // big-endian, first IFD at 8
-        tiff.extend(1u16.to_be_bytes()); // one entry
-        tiff.extend(0x0112u16.to_be_bytes()); // Orientation
-        tiff.extend(3u16.to_be_bytes()); // SHORT
-        tiff.extend(1u32.to_be_bytes()); // one value
-        tiff.extend(orientation.to_be_bytes());
-        tiff.extend([0, 0]); // padding of the 4-byte value field
-        tiff.extend(0u32.to_be_bytes()); // no next IFD
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend(tiff);
-        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
-        out.extend((app1.len() as u16 + 2).to_be_bytes());
-        out.extend(app1);
-        out.extend(&jpeg[2..]);
-        out
-    }
-
     #[test]
     fn a_sideways_stored_photo_with_orientation_6_reads_upright() {
         let (_, upright) = sample("sample4.jpg");
@@ -395,7 +376,7 @@ mod tests {
             crate::image::write::encode(&stored, crate::image::write::OutputFormat::Jpeg).unwrap();
         let raw = decode(&jpeg).unwrap();
         assert_eq!((raw.width, raw.height), (upright.height, upright.width));
-        let turned = decode(&with_exif_orientation(&jpeg, 6)).unwrap();
+        let turned = decode(&crate::testdata::jpeg_with_exif_orientation(&jpeg, 6)).unwrap();
         assert_eq!(
             (turned.width, turned.height),
             (upright.width, upright.height)
@@ -431,7 +412,11 @@ mod tests {
             let jpeg =
                 crate::image::write::encode(&stored, crate::image::write::OutputFormat::Jpeg)
                     .unwrap();
-            let shown = decode(&with_exif_orientation(&jpeg, orientation)).unwrap();
+            let shown = decode(&crate::testdata::jpeg_with_exif_orientation(
+                &jpeg,
+                orientation,
+            ))
+            .unwrap();
             let quarter_turn = orientation >= 5;
             assert_eq!(
                 (shown.width, shown.height),
