@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use likeness_convnd::{ClipOptions, EcgOptions, run_clips, run_ecg};
-use likeness_nn::testdata::cache_home;
+use likeness_testdata::cache_home;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

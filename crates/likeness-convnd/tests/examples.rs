@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use likeness_convnd::{ClipOptions, EcgOptions, run_clips, run_ecg};
-use likeness_nn::testdata::cache_file;
+use likeness_testdata::cache_file;
 
 /// scipy's `ecg.dat` in the model cache's samples, as `likeness models fetch` puts it.
 fn ecg_path() -> PathBuf {

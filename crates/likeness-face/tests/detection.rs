@@ -11,8 +11,8 @@ use std::time::Instant;
 use likeness_face::detect::{Detector, decode::iou};
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
-use likeness_nn::testdata::{cache_file, reference_dir};
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::{cache_file, reference_dir};
 
 /// Faces in the reference photos that dlib's HOG detector misses, looked at by eye: two turned
 /// heads in sample2.jpg, a tilted one on the left of sample4.jpg. Anything else found beside

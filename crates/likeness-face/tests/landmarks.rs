@@ -12,8 +12,8 @@ use likeness_face::align::DRect;
 use likeness_face::landmarks::ShapePredictor;
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
-use likeness_nn::testdata::{cache_file, reference_file};
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::{cache_file, reference_file};
 
 /// The bar: dlib returns whole pixels, so anything beyond a rounding step is a real miss.
 /// JPEG photos get one step of slack: the `image` crate's JPEG decoder differs from

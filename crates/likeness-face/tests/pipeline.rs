@@ -14,7 +14,7 @@ use likeness_face::faces::{Alignment, Embedding, Faces, StageTimes};
 use likeness_models::Cache;
 use likeness_nn::image::Image;
 use likeness_nn::npz::read_npz;
-use likeness_nn::testdata::reference_dir;
+use likeness_testdata::reference_dir;
 
 const MAX_MEDIAN_DISTANCE: f32 = 0.05;
 const MAX_DISTANCE: f32 = 0.15;

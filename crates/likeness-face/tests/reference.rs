@@ -7,7 +7,7 @@ use likeness_face::align::{self, Landmarks5};
 use likeness_face::detect::decode::{self, Model};
 use likeness_nn::image::Image;
 use likeness_nn::npz::NpyArray;
-use likeness_nn::testdata::{cache_file, reference_dir, reference_npz};
+use likeness_testdata::{cache_file, reference_dir, reference_npz};
 
 fn reference(name: &str) -> BTreeMap<String, NpyArray> {
     reference_npz(name)

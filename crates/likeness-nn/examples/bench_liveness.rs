@@ -9,8 +9,8 @@ use std::time::Instant;
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::nets::liveness::{Liveness, image_input};
-use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::cache_file;
 
 fn main() {
     let reps: usize = std::env::args()

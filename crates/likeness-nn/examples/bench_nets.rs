@@ -20,8 +20,8 @@ use likeness_nn::image::Image;
 use likeness_nn::nets::blazeface::{BlazeFace, BlazeFaceVariant, nhwc_input};
 use likeness_nn::nets::dlib_resnet::DlibResNet;
 use likeness_nn::nets::vgg::Vgg;
-use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::cache_file;
 
 /// The shared synthetic input: 0…254, scrambled by a prime stride so no two neighbours repeat.
 fn pattern(n: usize) -> Vec<u8> {

@@ -5,8 +5,8 @@
 //!   safetensors), each turning a foreign file into a [`weights::WeightMap`].
 //! - [`nets`]: one network per file, each with a config, `load(&WeightMap)` and `forward`.
 //! - [`image`]: decoded RGB images and their conversion to input tensors; [`draw`]: pictures.
-//! - [`npz`]: numpy `.npz` reading, for reference values in tests and benchmarks; [`testdata`]:
-//!   where those tests find the reference values and the model cache.
+//! - [`npz`]: numpy `.npz` reading (the ECG example's data, and reference values in tests; where
+//!   tests find those is the dev-only crate likeness-testdata's business).
 //!
 //! Every network runs on burn's pure-Rust CPU backend; [`device`] picks it in one place.
 
@@ -19,7 +19,6 @@ pub mod nets;
 pub mod npz;
 pub mod optim;
 pub mod rng;
-pub mod testdata;
 pub mod weights;
 
 pub use error::{NnError, Result, check_finite};

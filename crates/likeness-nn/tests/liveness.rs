@@ -11,8 +11,8 @@ use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::import::liveness_onnx::liveness_from_onnx;
 use likeness_nn::nets::liveness::{Liveness, NUM_CLASSES, image_input};
-use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::cache_file;
 
 /// The project's bar on raw outputs: |ours − onnxruntime| ≤ 1e-4 on every logit (the logits
 /// here are of order 1–10).

@@ -9,8 +9,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::nets::vgg::{InputConvention, Pooling, Vgg, VggLayer, VggVariant};
 use likeness_nn::npz::NpyArray;
-use likeness_nn::testdata::{cache_file, reference_npz};
 use likeness_nn::weights::WeightMap;
+use likeness_testdata::{cache_file, reference_npz};
 
 fn reference() -> BTreeMap<String, NpyArray> {
     reference_npz("vgg16_style.npz")

@@ -4,9 +4,9 @@
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::nets::dlib_resnet::{CHIP_SIZE, DlibResNet};
-use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_probe::{DlibProbeNet, ProbeConfig, ProbeNet, Prober, UnitSelection};
+use likeness_testdata::cache_file;
 
 #[test]
 fn real_dlib_top_hits_are_the_maxima_of_their_maps() {

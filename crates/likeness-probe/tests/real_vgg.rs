@@ -4,9 +4,9 @@
 use likeness_nn::device::cpu;
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::Vgg;
-use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_probe::{ProbeConfig, ProbeNet, Prober, UnitSelection, VggProbeNet, fit_longer_side};
+use likeness_testdata::cache_file;
 
 #[test]
 fn real_vgg16_hits_depend_only_on_their_patch() {

@@ -22,11 +22,11 @@ use std::time::Instant;
 use likeness_nn::device::cpu_autodiff;
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::Vgg;
-use likeness_nn::testdata::cache_home;
 use likeness_style::loss::CostWeights;
 use likeness_style::objective::{StyleInput, StyleObjective};
 use likeness_style::optim::{Lbfgs, LbfgsConfig, Minimizer};
 use likeness_style::{StyleConfig, load_weights};
+use likeness_testdata::cache_home;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 

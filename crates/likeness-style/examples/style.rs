@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use likeness_nn::image::Image;
-use likeness_nn::testdata::cache_home;
 use likeness_style::optim::AdamConfig;
 use likeness_style::{Optimizer, StyleConfig, load_weights, transfer};
+use likeness_testdata::cache_home;
 
 /// Peak resident memory of this process (VmHWM), in MiB.
 fn peak_rss_mib() -> u64 {

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use burn::tensor::{Tensor, TensorData};
 use likeness_nn::device::{cpu, cpu_autodiff};
 use likeness_nn::nets::vgg::{Vgg, VggLayer};
-use likeness_nn::testdata::cache_home;
 use likeness_style::load_weights;
 use likeness_style::loss::CostWeights;
 use likeness_style::objective::{StyleInput, StyleObjective};
+use likeness_testdata::cache_home;
 
 fn median(mut f: impl FnMut()) -> Duration {
     let mut v: Vec<Duration> = (0..3)

@@ -15,10 +15,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use likeness_nn::device::cpu_autodiff;
 use likeness_nn::nets::vgg::{Pooling, Vgg, VggLayer};
 use likeness_nn::npz::NpyArray;
-use likeness_nn::testdata::{cache_file, reference_npz};
 use likeness_nn::weights::WeightMap;
 use likeness_style::loss::CostWeights;
 use likeness_style::objective::{StyleInput, StyleObjective};
+use likeness_testdata::{cache_file, reference_npz};
 
 fn input(r: &BTreeMap<String, NpyArray>, key: &str, device: &Device) -> Tensor<4> {
     let a = &r[key];

@@ -6,12 +6,12 @@
 
 use likeness_nn::image::Image;
 use likeness_nn::nets::vgg::{Pooling, VggVariant};
-use likeness_nn::testdata::cache_file;
 use likeness_nn::weights::WeightMap;
 use likeness_style::optim::{AdamConfig, Stop};
 use likeness_style::{
     Init, Optimizer, Progress, StyleConfig, StyleError, StyleOutput, load_weights, transfer,
 };
+use likeness_testdata::cache_file;
 
 fn weights() -> WeightMap {
     load_weights(&cache_file("models/vgg16.safetensors")).unwrap()

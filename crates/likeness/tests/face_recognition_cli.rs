@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use likeness_face::faces::Faces;
 use likeness_nn::npz::read_npz;
-use likeness_nn::testdata::reference_dir;
+use likeness_testdata::reference_dir;
 
 mod common;
 

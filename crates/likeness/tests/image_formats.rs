@@ -100,7 +100,7 @@ fn a_photo_stored_sideways_with_exif_orientation_6_is_upright_and_verifies_same(
     let rotated = dir.join("sideways.jpg");
     std::fs::write(
         &rotated,
-        likeness_nn::testdata::jpeg_with_exif_orientation(jpeg.get_ref(), 6),
+        likeness_testdata::jpeg_with_exif_orientation(jpeg.get_ref(), 6),
     )
     .unwrap();
 

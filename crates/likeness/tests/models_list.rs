@@ -54,7 +54,7 @@ fn help_explains_fetch() {
 /// good ones is lost.
 #[test]
 fn fetch_from_archives_into_an_empty_home_rebuilds_the_same_models() {
-    let home = likeness_nn::testdata::cache_home();
+    let home = likeness_testdata::cache_home();
     let downloads = home.join("downloads");
     assert!(
         downloads.is_dir(),

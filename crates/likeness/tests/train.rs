@@ -128,8 +128,8 @@ fn fine_tunes_dlibs_network() {
     use likeness_nn::nets::dlib_resnet::DlibResNet;
     use likeness_nn::optim::{Adam, AdamConfig};
     use likeness_nn::rng::SplitMix64;
-    use likeness_nn::testdata::cache_file;
     use likeness_nn::weights::WeightMap;
+    use likeness_testdata::cache_file;
 
     let cache = likeness_models::Cache::from_env().unwrap();
     if let Err(e) = cache.require(Faces::MODELS) {

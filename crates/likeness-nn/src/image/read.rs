@@ -248,8 +248,8 @@ mod tests {
 
     // Files generated from the sample photos, never checked in.
 
-    use crate::testdata::cache_file;
     use image::ImageEncoder as _;
+    use likeness_testdata::cache_file;
 
     fn sample(name: &str) -> (Vec<u8>, Image) {
         let bytes = std::fs::read(cache_file(&format!("samples/{name}"))).unwrap();
@@ -376,7 +376,7 @@ mod tests {
             crate::image::write::encode(&stored, crate::image::write::OutputFormat::Jpeg).unwrap();
         let raw = decode(&jpeg).unwrap();
         assert_eq!((raw.width, raw.height), (upright.height, upright.width));
-        let turned = decode(&crate::testdata::jpeg_with_exif_orientation(&jpeg, 6)).unwrap();
+        let turned = decode(&likeness_testdata::jpeg_with_exif_orientation(&jpeg, 6)).unwrap();
         assert_eq!(
             (turned.width, turned.height),
             (upright.width, upright.height)
@@ -412,7 +412,7 @@ mod tests {
             let jpeg =
                 crate::image::write::encode(&stored, crate::image::write::OutputFormat::Jpeg)
                     .unwrap();
-            let shown = decode(&crate::testdata::jpeg_with_exif_orientation(
+            let shown = decode(&likeness_testdata::jpeg_with_exif_orientation(
                 &jpeg,
                 orientation,
             ))

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::npz::{NpyArray, read_npz};
+use likeness_nn::npz::{NpyArray, read_npz};
 
 /// What to run when a model-cache file is missing.
 pub const FETCH_COMMAND: &str = "cargo run -p likeness -- models fetch";
