@@ -69,6 +69,16 @@ impl From<&Face> for FaceOut {
     }
 }
 
+/// `liveness`: each face of one photo judged live or a picture of one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivenessReport {
+    #[serde(serialize_with = "lossy_path")]
+    pub file: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<crate::liveness::LivenessCheck>,
+}
+
 /// `detect`: the faces of one photo.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DetectReport {

@@ -629,4 +629,7 @@ fn json_output_with_a_non_utf8_path_works() {
         recognise["results"][0]["faces"][0]["matches"][0]["name"],
         "eileen"
     );
+    let liveness = run(&[OsStr::new("liveness"), p, json]);
+    assert_eq!(liveness[0]["file"], lossy.as_str());
+    assert_eq!(liveness[0]["faces"].as_array().unwrap().len(), 1);
 }

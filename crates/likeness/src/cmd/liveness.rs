@@ -7,12 +7,12 @@ use anyhow::{Context, bail};
 use clap::Args;
 use likeness_face::detect::Detector;
 use likeness_face::faces::{MODEL_BACK, MODEL_FRONT};
-use likeness_face::liveness::{LIVE_THRESHOLD, LivenessCheck, LivenessChecker};
+use likeness_face::liveness::{LIVE_THRESHOLD, LivenessChecker};
+use likeness_face::report::LivenessReport;
 use likeness_models::Cache;
 use likeness_nn::weights::WeightMap;
-use serde_json::json;
 
-use super::common::{FaceSearchArgs, fmt_box, open_image, save_png};
+use super::common::{FaceSearchArgs, fmt_box, open_image, print_json, save_png};
 
 /// Judge whether each face in photos is a live person or a presentation attack (a printed
 /// photo, a phone or screen held up to the camera).
@@ -52,15 +52,6 @@ pub fn parse_threshold(s: &str) -> Result<f32, String> {
     } else {
         Err(format!("{v} is outside 0..1"))
     }
-}
-
-/// One photo's report.
-#[derive(Debug)]
-struct PhotoReport<'a> {
-    file: &'a Path,
-    width: u32,
-    height: u32,
-    faces: Vec<LivenessCheck>,
 }
 
 /// The detector and the liveness network, from the model cache.
@@ -105,18 +96,7 @@ pub fn run(args: LivenessArgs) -> anyhow::Result<()> {
         }
     }
     if args.json {
-        let list: Vec<_> = reports
-            .iter()
-            .map(|r| {
-                json!({
-                    "file": r.file,
-                    "width": r.width,
-                    "height": r.height,
-                    "faces": r.faces,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        print_json(&reports)?;
     }
     if failed > 0 {
         bail!(
@@ -127,12 +107,12 @@ pub fn run(args: LivenessArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn judge<'a>(
+fn judge(
     detector: &Detector,
     checker: &LivenessChecker,
-    path: &'a Path,
+    path: &Path,
     crops_dir: Option<&Path>,
-) -> anyhow::Result<PhotoReport<'a>> {
+) -> anyhow::Result<LivenessReport> {
     let image = open_image(path)?;
     let found = detector
         .detect(&image)
@@ -152,15 +132,15 @@ fn judge<'a>(
             face.crop_file = Some(file);
         }
     }
-    Ok(PhotoReport {
-        file: path,
+    Ok(LivenessReport {
+        file: path.to_path_buf(),
         width: image.width,
         height: image.height,
         faces,
     })
 }
 
-fn print_report(r: &PhotoReport) {
+fn print_report(r: &LivenessReport) {
     println!(
         "{}: {}x{}, {} face(s)",
         r.file.display(),
