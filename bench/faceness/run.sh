@@ -35,7 +35,7 @@ cp "$OUT"/dl/face_recognition-1.3.0/tests/test_images/* "$OUT/photos/"
 for f in astronaut brick chelsea coffee grass gravel; do rm -f "$OUT/photos/$f.png"; done
 "$PY" bench/faceness/make_synthetic.py "$OUT/synthetic"
 
-cargo build -q -p likeness-face --example faceness_study
+cargo build -q --workspace --example faceness_study
 target/debug/examples/faceness_study "$OUT/study.csv" 0.2,0.3,0.5,1,2 \
     "$HOME_DIR"/samples/*.jpg "$HOME_DIR"/samples/*.png "$OUT"/photos/* "$OUT"/synthetic/*.png
 "$PY" bench/faceness/hog.py "$OUT/hog.csv" 0.2,0.3,0.5,1 \

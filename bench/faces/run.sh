@@ -22,7 +22,7 @@ done
 mkdir -p "$OUT"
 
 # The dev profile: dependencies are built at opt-level 3 (see the workspace Cargo.toml).
-cargo build -q -p likeness-face --example bench_faces
+cargo build -q --workspace --example bench_faces
 
 { nproc; uptime; } > "$OUT/uptime_before.txt"
 "$BIN" "$REPS" "$OUT/likeness.json" "${PHOTOS[@]}"

@@ -17,7 +17,7 @@ OUT=bench/nets/out
 mkdir -p "$OUT"
 
 # The dev profile: dependencies are built at opt-level 3 (see the workspace Cargo.toml).
-cargo build -q -p likeness-nn --example bench_nets
+cargo build -q --workspace --example bench_nets
 BIN=target/debug/examples/bench_nets
 
 { nproc; uptime; } > "$OUT/uptime_before.txt"

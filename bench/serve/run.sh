@@ -12,7 +12,8 @@ PORT=${PORT:-18686}
 export LIKENESS_ADMIN_KEY=bench-admin-key-0123456789
 # the example's `serve` starts the service exactly as `likeness serve` does
 # (likeness_server::start), without building the whole command line
-cargo build -q -p likeness-server --example load
+# --workspace: a -p build selects other features and rebuilds burn
+cargo build -q --workspace --example load
 LOAD=target/debug/examples/load
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -23,7 +23,7 @@ BIN=target/debug/examples/bench_style
 mkdir -p "$OUT"
 
 # The dev profile: dependencies are built at opt-level 3 (see the workspace Cargo.toml).
-cargo build -q -p likeness-style --example bench_style
+cargo build -q --workspace --example bench_style
 
 if [[ $PHASE == all || $PHASE == time ]]; then
     uptime > "$OUT/uptime_time_before.txt"
