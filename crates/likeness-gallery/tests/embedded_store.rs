@@ -2,7 +2,7 @@
 
 mod common;
 
-use likeness_gallery::{EmbeddedGallery, GalleryStore, JsonGallery};
+use likeness_gallery::{EmbeddedGallery, JsonGallery};
 
 fn store(dir: &tempfile::TempDir, name: &str, exact_below: usize) -> EmbeddedGallery {
     EmbeddedGallery::open(dir.path().join(name))
@@ -44,26 +44,9 @@ fn embedded_concurrent_enrolments_lose_nothing() {
     // and through separate connections to one file (as separate processes would)
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let path = path.clone();
-            s.spawn(move || {
-                let g = EmbeddedGallery::open(&path).unwrap();
-                for i in 0..10 {
-                    let mut e = vec![0.0; 128];
-                    e[t] = 1.0;
-                    e[64 + i] = 1.0;
-                    let r = likeness_gallery::EnrolRequest {
-                        insist: true,
-                        ..common::request(&format!("t{t}-{i}"), &[e])
-                    };
-                    g.enrol(r).unwrap();
-                }
-            });
-        }
-    });
-    assert_eq!(
-        EmbeddedGallery::open(&path).unwrap().list().unwrap().len(),
-        40
+    common::separate_writers_lose_nothing(
+        &|| Box::new(EmbeddedGallery::open(&path).unwrap()),
+        4,
+        10,
     );
 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use likeness_gallery::{GalleryStore, JsonGallery, PostgresGallery};
+use likeness_gallery::{JsonGallery, PostgresGallery};
 
 /// A server for the duration of the test: stopped on drop when we started it.
 struct Server {
@@ -95,26 +95,11 @@ fn postgres_store_enrol_identify_list_rename_remove_import_export_concurrency() 
     // separate connections (as separate processes): the advisory lock queues them, and
     // connecting while others migrate the schema is safe
     let url = server.database("multi");
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let url = url.clone();
-            s.spawn(move || {
-                let g = PostgresGallery::connect(&url).unwrap();
-                for i in 0..10 {
-                    let mut e = vec![0.0; 128];
-                    e[t] = 1.0;
-                    e[64 + i] = 1.0;
-                    let r = likeness_gallery::EnrolRequest {
-                        insist: true,
-                        ..common::request(&format!("t{t}-{i}"), &[e])
-                    };
-                    g.enrol(r).unwrap();
-                }
-            });
-        }
-    });
-    let g = PostgresGallery::connect(&url).unwrap();
-    assert_eq!(g.list().unwrap().len(), 40);
+    common::separate_writers_lose_nothing(
+        &|| Box::new(PostgresGallery::connect(&url).unwrap()),
+        4,
+        10,
+    );
 
     // a password never shows in messages
     let err = PostgresGallery::connect("postgres://u:hunter2@127.0.0.1:1/db").unwrap_err();
