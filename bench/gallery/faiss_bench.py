@@ -57,6 +57,8 @@ def main():
     if a.queries:
         xq, gt = xq[: a.queries], gt[: a.queries]
     n = xb.shape[0]
+    with open(os.path.join(a.data, "meta.json")) as f:
+        decay = json.load(f).get("decay", 0.0)
 
     index = faiss.IndexHNSWFlat(DIM, M)
     index.hnsw.efConstruction = EF_CONSTRUCTION
@@ -89,7 +91,7 @@ def main():
             "index_build_s": round(build, 3),
             "bulk_people_per_s": round(n / build, 3),
             "rss_mib": rss, "peak_rss_mib": hwm, "disk_mib": disk,
-            "threads": a.threads, "faiss": faiss.__version__,
+            "threads": a.threads, "faiss": faiss.__version__, "decay": decay,
         })
 
     # cold start: read the saved index and answer one query

@@ -1,7 +1,9 @@
 """Prints bench/gallery's README tables from results.jsonl (the last row of each store, size
 and ef wins). Standard library only.
 
-    python bench/gallery/table.py bench/gallery/results.jsonl
+    python bench/gallery/table.py bench/gallery/results.jsonl [DECAY]
+
+DECAY picks the data set (gallery_bench gen --decay; 0 = isotropic, the default).
 """
 
 import json
@@ -23,13 +25,14 @@ def fmt(v, digits=3):
     return str(v)
 
 
-def main(path):
+def main(path, decay=0.0):
     rows = {}
     with open(path) as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                rows[(r["people"], r["store"], r.get("ef_search"))] = r
+                if r.get("decay", 0.0) == decay:
+                    rows[(r["people"], r["store"], r.get("ef_search"))] = r
     sizes = sorted({k[0] for k in rows})
     print("| people | store | bulk enrol (people/s) | one-by-one (people/s) | identify p50 (ms) "
           "| p99 (ms) | recall@1 | RSS (MiB) | disk (MiB) | index build (s) | cold start (ms) |")
@@ -59,4 +62,5 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/gallery/results.jsonl")
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench/gallery/results.jsonl",
+         float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
