@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--one-by-one", type=int, default=1000)
     ap.add_argument("--queries", type=int, default=None)
     ap.add_argument("--results")
+    ap.add_argument("--m", type=int, default=M)
+    ap.add_argument("--efc", type=int, default=EF_CONSTRUCTION)
     a = ap.parse_args()
     faiss.omp_set_num_threads(a.threads)
     os.makedirs(a.work, exist_ok=True)
@@ -60,13 +62,13 @@ def main():
     with open(os.path.join(a.data, "meta.json")) as f:
         decay = json.load(f).get("decay", 0.0)
 
-    index = faiss.IndexHNSWFlat(DIM, M)
-    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index = faiss.IndexHNSWFlat(DIM, a.m)
+    index.hnsw.efConstruction = a.efc
     t = time.perf_counter()
     index.add(xb)
     build = time.perf_counter() - t
 
-    path = os.path.join(a.work, f"faiss-{n}.index")
+    path = os.path.join(a.work, f"faiss-{n}-m{a.m}-efc{a.efc}.index")
     faiss.write_index(index, path)
     disk = round(os.path.getsize(path) / 2**20, 3)
 
@@ -84,10 +86,11 @@ def main():
         lat.sort()
         rss, hwm = rss_mib()
         rows.append({
-            "store": "faiss", "people": n, "queries": len(xq),
+            "store": "faiss" if (a.m, a.efc) == (M, EF_CONSTRUCTION) else "faiss-tuned",
+            "people": n, "queries": len(xq),
             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
             "recall_at_1": hits / len(xq),
-            "ef_search": ef, "m": M, "ef_construction": EF_CONSTRUCTION,
+            "ef_search": ef, "m": a.m, "ef_construction": a.efc,
             "index_build_s": round(build, 3),
             "bulk_people_per_s": round(n / build, 3),
             "rss_mib": rss, "peak_rss_mib": hwm, "disk_mib": disk,

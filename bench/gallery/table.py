@@ -50,15 +50,17 @@ def main(path, decay=0.0):
                   f"| {fmt(r.get('rss_mib'))} | {fmt(r.get('disk_mib'))} "
                   f"| {fmt(r.get('index_build_s'))} | {fmt(r.get('cold_start_ms'))} |")
     print()
-    print("| people | graph | ef | p50 (ms) | p99 (ms) | recall@1 |")
-    print("|---|---|---|---|---|---|")
+    names = {"hnsw-raw": "likeness hnsw (raw)", "faiss": "FAISS IndexHNSWFlat",
+             "hnsw-tuned": "likeness hnsw (raw)", "faiss-tuned": "FAISS IndexHNSWFlat"}
+    print("| people | graph | M / efC | build (s) | ef | p50 (ms) | p99 (ms) | recall@1 |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        for s in ("hnsw-raw", "faiss"):
+        for s in ("hnsw-raw", "faiss", "hnsw-tuned", "faiss-tuned"):
             for (nn, ss, ef), r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
                 if nn == n and ss == s and ef is not None:
-                    name = "likeness hnsw (raw)" if s == "hnsw-raw" else "FAISS IndexHNSWFlat"
-                    print(f"| {n:,} | {name} | {ef} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} "
-                          f"| {fmt(r['recall_at_1'], 4)} |")
+                    print(f"| {n:,} | {names[s]} | {r.get('m')} / {r.get('ef_construction')} "
+                          f"| {fmt(r.get('index_build_s'))} | {ef} | {fmt(r['p50_ms'])} "
+                          f"| {fmt(r['p99_ms'])} | {fmt(r['recall_at_1'], 4)} |")
 
 
 if __name__ == "__main__":

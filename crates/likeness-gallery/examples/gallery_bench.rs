@@ -6,8 +6,9 @@
 //!
 //! ```text
 //! gallery_bench gen  --people N --queries Q --out DIR [--seed S] [--decay A]
-//! gallery_bench run  --store exact|embedded|json|postgres --data DIR --work DIR
+//! gallery_bench run  --store exact|embedded|json|postgres|hnsw --data DIR --work DIR
 //!                    [--pg-url URL] [--one-by-one N] [--queries Q] [--results FILE]
+//!                    [--m M --efc EFC]   (hnsw: our raw graph built with other parameters)
 //! ```
 //!
 //! `run` prints one JSON object per measured store (and per ef for the raw graph) and appends
@@ -415,11 +416,37 @@ fn run_exact(d: &Data) -> Res<Vec<Value>> {
     )])
 }
 
+/// The raw graph built here with other M / efConstruction than the store's (tuning): build
+/// time on one thread, then the recall–latency curve.
+fn run_hnsw(d: &Data, m: usize, efc: usize) -> Res<Vec<Value>> {
+    let t = Instant::now();
+    let mut g = Hnsw::new(DIM, m, efc);
+    for (i, v) in d.gallery.chunks_exact(DIM).enumerate() {
+        g.insert(i as u64 + 1, v);
+    }
+    let build = t.elapsed().as_secs_f64();
+    let (rss, hwm) = rss_mib(None);
+    Ok(graph_curve(&g, d, m, efc)
+        .into_iter()
+        .map(|r| {
+            merge(
+                r,
+                json!({"store": "hnsw-tuned", "index_build_s": r3(build),
+                       "rss_mib": rss, "peak_rss_mib": hwm}),
+            )
+        })
+        .collect())
+}
+
 /// The raw graph (no SQLite, no folding to people) at several ef: the recall–latency curve,
 /// directly comparable with FAISS's.
 fn run_raw_graph(index: &Path, d: &Data) -> Res<Vec<Value>> {
     let bytes = std::fs::read(index)?;
     let g = Hnsw::from_bytes(&bytes, index)?;
+    Ok(graph_curve(&g, d, DEFAULT_M, DEFAULT_EF_CONSTRUCTION))
+}
+
+fn graph_curve(g: &Hnsw, d: &Data, m: usize, efc: usize) -> Vec<Value> {
     let mut out = Vec::new();
     for ef in RAW_EFS {
         for q in warmup(d).iter() {
@@ -440,11 +467,11 @@ fn run_raw_graph(index: &Path, d: &Data) -> Res<Vec<Value>> {
             d,
             merge(
                 lat_fields(&lat, hits as f64 / d.queries.len() as f64),
-                json!({"ef_search": ef, "m": DEFAULT_M, "ef_construction": DEFAULT_EF_CONSTRUCTION}),
+                json!({"ef_search": ef, "m": m, "ef_construction": efc}),
             ),
         ));
     }
-    Ok(out)
+    out
 }
 
 fn run_embedded(d: &Data, work: &Path, one_by_one: usize) -> Res<Vec<Value>> {
@@ -662,6 +689,11 @@ fn main() -> Res<()> {
             let n = num(&args, "--one-by-one", 1000)?;
             let rows = match arg(&args, "--store") {
                 Some("exact") => run_exact(&d)?,
+                Some("hnsw") => run_hnsw(
+                    &d,
+                    num(&args, "--m", DEFAULT_M)?,
+                    num(&args, "--efc", DEFAULT_EF_CONSTRUCTION)?,
+                )?,
                 Some("embedded") => run_embedded(&d, &work, n)?,
                 Some("json") => run_json(&d, &work, n)?,
                 Some("postgres") => run_postgres(
