@@ -9,8 +9,8 @@
 //! processes would fail rather than queue. SQLite's WAL mode lets any number of processes
 //! read while one writes, and writers queue on a busy timeout: the same behaviour as the JSON
 //! store's lock, with no code of ours. It is also inspectable with any `sqlite3` shell.
-//! Cost: the bundled C library builds in about a minute on this 2-core machine
-//! (bench/gallery/README.md has the measured figures for both).
+//! Cost: the bundled C library builds in about a minute on this 2-core machine (not
+//! measured in bench/gallery, which measures the stores, not their builds).
 //!
 //! # The index
 //!
@@ -53,8 +53,10 @@ use crate::search::{Flat, TopOwners};
 pub const FORMAT: &str = "likeness-gallery-sqlite";
 /// The schema version this code writes, and the newest it reads.
 pub const VERSION: u32 = 1;
-/// Below this many samples search is exact (no index file). bench/gallery: at 20k samples an
-/// exact query takes ~1 ms and loading the matrix ~20 ms, about what reading a graph costs.
+/// Below this many samples search is exact (no index file). bench/gallery at 10k samples:
+/// 0.35 ms per exact query, 14–27 ms to load the matrix (so about 0.7 ms and 40 ms at 20k),
+/// against 0.5 ms per graph query and 0.2–0.5 s to open a graph at 100k; the threshold
+/// itself was not swept.
 pub const EXACT_BELOW: usize = 20_000;
 /// The index file is rewritten once it lags the database by this many samples (or 5 % of
 /// them, whichever is more); below that, opening it catches up from the database.

@@ -10,8 +10,8 @@
 //! # Why the trait is synchronous
 //!
 //! Every store is blocking underneath: the JSON file and the embedded store are file I/O
-//! under a lock, and an exact or ANN search is CPU work (under a millisecond at 100k people,
-//! bench/gallery). An `async` trait would make the CLI start a runtime for each command and
+//! under a lock, and an exact or ANN search is CPU work (about half a millisecond per
+//! query on the embedded store's graph at 100k people, bench/gallery). An `async` trait would make the CLI start a runtime for each command and
 //! still need `spawn_blocking` inside those stores, so the colouring would buy nothing for
 //! two of the three. The service (axum on tokio) holds an `Arc<dyn GalleryStore>` and calls it
 //! in `tokio::task::spawn_blocking`, which is what it must do for CPU work anyway; the

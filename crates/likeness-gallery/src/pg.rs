@@ -33,8 +33,9 @@ use crate::search::TopOwners;
 pub const SCHEMA_VERSION: u32 = 1;
 /// The embedding length of the `vector` column (dlib's ResNet and SFace are both 128).
 pub const DIM: usize = 128;
-/// pgvector's HNSW candidate list while searching (its default is 40): recall@1 ≥ 0.99 on
-/// bench/gallery's clustered galleries, like the embedded store's [`crate::hnsw::DEFAULT_EF_SEARCH`].
+/// pgvector's HNSW candidate list while searching (its default is 40). On bench/gallery's
+/// isotropic synthetic galleries recall@1 is 0.98 at 10k and 0.69 at 100k: see
+/// bench/gallery/README.md (and [`crate::hnsw::DEFAULT_EF_SEARCH`]) before relying on it.
 pub const EF_SEARCH: usize = 100;
 /// Key of the advisory lock writers take (any constant; "LKNS" in ASCII).
 const WRITE_LOCK: i64 = 0x4C4B_4E53;
