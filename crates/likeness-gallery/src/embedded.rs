@@ -802,22 +802,15 @@ impl GalleryStore for EmbeddedGallery {
             )
             .map_err(self.sql())?;
         let mut rows = stmt.query([]).map_err(self.sql())?;
-        let mut out: Vec<PersonSummary> = Vec::new();
+        let mut people = Vec::new();
         while let Some(r) = rows.next().map_err(self.sql())? {
-            let id = r.get::<_, i64>(0).map_err(self.sql())? as u64;
-            let source: Option<String> = r.get(2).map_err(self.sql())?;
-            if out.last().is_none_or(|p| p.id != id) {
-                out.push(PersonSummary {
-                    id,
-                    name: r.get(1).map_err(self.sql())?,
-                    samples: Vec::new(),
-                });
-            }
-            if let (Some(s), Some(p)) = (source, out.last_mut()) {
-                p.samples.push(s);
-            }
+            people.push((
+                r.get::<_, i64>(0).map_err(self.sql())? as u64,
+                r.get(1).map_err(self.sql())?,
+                r.get(2).map_err(self.sql())?,
+            ));
         }
-        Ok(out)
+        Ok(PersonSummary::from_rows(people))
     }
 
     fn identify(

@@ -52,6 +52,29 @@ pub struct PersonSummary {
     pub samples: Vec<String>,
 }
 
+impl PersonSummary {
+    /// People from the rows of a `persons LEFT JOIN samples` query ordered by person then
+    /// sample: `(id, name, source)`, the source `None` for a person without samples.
+    pub(crate) fn from_rows(
+        rows: impl IntoIterator<Item = (u64, String, Option<String>)>,
+    ) -> Vec<PersonSummary> {
+        let mut out: Vec<PersonSummary> = Vec::new();
+        for (id, name, source) in rows {
+            if out.last().is_none_or(|p| p.id != id) {
+                out.push(PersonSummary {
+                    id,
+                    name,
+                    samples: Vec::new(),
+                });
+            }
+            if let (Some(s), Some(p)) = (source, out.last_mut()) {
+                p.samples.push(s);
+            }
+        }
+        out
+    }
+}
+
 impl From<&Person> for PersonSummary {
     fn from(p: &Person) -> Self {
         PersonSummary {

@@ -443,21 +443,10 @@ impl GalleryStore for PostgresGallery {
                 &[],
             )
             .map_err(self.db())?;
-        let mut out: Vec<PersonSummary> = Vec::new();
-        for r in rows {
-            let id = r.get::<_, i64>(0) as u64;
-            if out.last().is_none_or(|p| p.id != id) {
-                out.push(PersonSummary {
-                    id,
-                    name: r.get(1),
-                    samples: Vec::new(),
-                });
-            }
-            if let (Some(s), Some(p)) = (r.get::<_, Option<String>>(2), out.last_mut()) {
-                p.samples.push(s);
-            }
-        }
-        Ok(out)
+        Ok(PersonSummary::from_rows(
+            rows.iter()
+                .map(|r| (r.get::<_, i64>(0) as u64, r.get(1), r.get(2))),
+        ))
     }
 
     fn identify(

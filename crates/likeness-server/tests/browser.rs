@@ -70,6 +70,20 @@ struct Browser<'a> {
 }
 
 impl Browser<'_> {
+    /// Loads the page at `url` and gives it `key`, waiting until it shows the key's gallery.
+    fn sign_in(&self, url: &str, key: &str, gallery: &str) {
+        self.go(url);
+        self.wait("the page", "return document.readyState === 'complete'");
+        self.type_in("#key", key);
+        self.click("#key-form button[type=submit]");
+        self.wait(
+            "the key's gallery",
+            &format!(
+                "return document.getElementById('key-status').textContent.includes('{gallery}')"
+            ),
+        );
+    }
+
     fn open<'a>(driver: &'a Driver, profile: &Path, camera: &Path, shots: PathBuf) -> Browser<'a> {
         let mut args = vec![
             "--headless".to_string(),
@@ -324,15 +338,8 @@ fn the_web_page_enrols_identifies_verifies_edits_styles_and_uses_the_camera() {
     let driver = chromedriver();
     let profile = tmp.path().join("profile");
     let b = Browser::open(&driver, &profile, &camera, shots.clone());
-    b.go(&svc.url("/"));
-    b.wait("the page", "return document.readyState === 'complete'");
     // the key, once
-    b.type_in("#key", &key);
-    b.click("#key-form button[type=submit]");
-    b.wait(
-        "the key's gallery",
-        "return document.getElementById('key-status').textContent.includes('web')",
-    );
+    b.sign_in(&svc.url("/"), &key, "web");
 
     // keyboard: arrows move between the tabs
     b.js("document.getElementById('tab-identify').focus()");
@@ -564,14 +571,7 @@ fn a_still_photo_and_a_printed_photo_turned_to_the_camera_fail_the_head_turn_che
         common::write_y4m(&film, &camera);
         let profile = tmp.path().join(format!("profile-{name}"));
         let b = Browser::open(&driver, &profile, &camera, shots.clone());
-        b.go(&svc.url("/"));
-        b.wait("the page", "return document.readyState === 'complete'");
-        b.type_in("#key", &key);
-        b.click("#key-form button[type=submit]");
-        b.wait(
-            "the key's gallery",
-            "return document.getElementById('key-status').textContent.includes('door')",
-        );
+        b.sign_in(&svc.url("/"), &key, "door");
         b.click("#view-identify .camera-open");
         b.wait(
             "the camera",
