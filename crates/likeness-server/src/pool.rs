@@ -7,6 +7,11 @@
 //! retry instead of costing the server its memory and every client its latency.
 //!
 //! A job whose client has gone (timed out, disconnected) is skipped when its turn comes.
+//!
+//! Admission is a count of jobs running or waiting (at most `workers + queue`), not the
+//! channel's capacity: a bounded channel alone refused a job that arrived just after another
+//! while the idle worker had not yet taken the first off the channel (seen as a flaky
+//! "eight requests, one 200" in tests/api.rs).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -42,6 +47,8 @@ pub struct PoolStats {
 #[derive(Debug)]
 pub struct CpuPool {
     sender: Mutex<Option<SyncSender<Job>>>,
+    /// Jobs running or waiting; a job leaves when it has run or been skipped.
+    admitted: Arc<AtomicUsize>,
     pub workers: usize,
     pub queue: usize,
     pub stats: Arc<PoolStats>,
@@ -52,9 +59,8 @@ impl CpuPool {
     /// `workers` threads (at least 1) and room for `queue` waiting jobs (0: none wait).
     pub fn new(name: &str, workers: usize, queue: usize) -> CpuPool {
         let workers = workers.max(1);
-        // A rendezvous channel (capacity 0) would refuse a job even when a worker is about to
-        // be free; the waiting room is `queue` and the workers each take one more.
-        let (sender, receiver) = sync_channel::<Job>(queue);
+        // never full: admission (`admitted`) keeps at most this many jobs in it
+        let (sender, receiver) = sync_channel::<Job>(workers + queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(PoolStats::default());
         let threads = (0..workers)
@@ -80,6 +86,7 @@ impl CpuPool {
             .collect();
         CpuPool {
             sender: Mutex::new(Some(sender)),
+            admitted: Arc::new(AtomicUsize::new(0)),
             workers,
             queue,
             stats,
@@ -95,30 +102,36 @@ impl CpuPool {
     {
         let (tx, rx) = oneshot::channel::<std::thread::Result<T>>();
         let stats = Arc::clone(&self.stats);
+        let admitted = Arc::clone(&self.admitted);
         let job: Job = Box::new(move || {
             stats.queued.fetch_sub(1, Ordering::Relaxed);
             if tx.is_closed() {
                 stats.abandoned.fetch_add(1, Ordering::Relaxed);
+                admitted.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
             stats.running.fetch_add(1, Ordering::Relaxed);
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             stats.running.fetch_sub(1, Ordering::Relaxed);
+            admitted.fetch_sub(1, Ordering::AcqRel);
             let _ = tx.send(out);
         });
         {
             let guard = self.sender.lock().map_err(|_| PoolError::Failed)?;
             let sender = guard.as_ref().ok_or(PoolError::Failed)?;
+            if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.workers + self.queue {
+                self.admitted.fetch_sub(1, Ordering::AcqRel);
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(PoolError::Full);
+            }
             self.stats.queued.fetch_add(1, Ordering::Relaxed);
             match sender.try_send(job) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    // Full cannot happen (admission bounds the channel); either way the job
+                    // never reached a worker
                     self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                    return Err(PoolError::Full);
-                }
-                Err(TrySendError::Disconnected(_)) => {
-                    self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    self.admitted.fetch_sub(1, Ordering::AcqRel);
                     return Err(PoolError::Failed);
                 }
             }
@@ -184,6 +197,42 @@ mod tests {
             assert_eq!(h.await.unwrap(), Ok(7));
         }
         assert_eq!(pool.run(|| 3).await, Ok(3));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_arriving_together_at_an_idle_pool_get_every_worker_and_seat() {
+        // a job that arrives before the idle worker has taken the previous one off the
+        // channel is still admitted: the seats are counted, not the channel's room
+        for _ in 0..50 {
+            let pool = Arc::new(CpuPool::new("t", 1, 1));
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let release_rx = Arc::new(Mutex::new(release_rx));
+            let held: Vec<_> = (0..2)
+                .map(|_| {
+                    let rx = Arc::clone(&release_rx);
+                    let pool = Arc::clone(&pool);
+                    tokio::spawn(async move {
+                        pool.run(move || {
+                            let _ = rx.lock().unwrap().recv();
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            // both are admitted before either can finish; a third is not
+            while pool.admitted.load(Ordering::Acquire) < 2 {
+                tokio::task::yield_now().await;
+                if held.iter().any(|h| h.is_finished()) {
+                    break;
+                }
+            }
+            assert_eq!(pool.run(|| ()).await, Err(PoolError::Full));
+            release_tx.send(()).unwrap();
+            release_tx.send(()).unwrap();
+            for h in held {
+                assert_eq!(h.await.unwrap(), Ok(()));
+            }
+        }
     }
 
     #[tokio::test]
