@@ -33,7 +33,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import faiss, numpy' 
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check faiss-cpu numpy
 fi
-cargo build --release -p likeness-gallery --features postgres --example gallery_bench
+cargo build --workspace --release --example gallery_bench
 BIN=target/release/examples/gallery_bench
 
 started_pg=

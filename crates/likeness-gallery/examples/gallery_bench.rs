@@ -6,13 +6,12 @@
 //!
 //! ```text
 //! gallery_bench gen  --people N --queries Q --out DIR [--seed S] [--decay A]
-//! gallery_bench run  --store exact|embedded|json|postgres|hnsw --data DIR --work DIR
+//! gallery_bench run  --store exact|embedded|json|postgres --data DIR --work DIR
 //!                    [--pg-url URL] [--one-by-one N] [--queries Q] [--results FILE]
-//!                    [--m M --efc EFC]   (hnsw: our raw graph built with other parameters)
 //! ```
 //!
-//! `run` prints one JSON object per measured store (and per ef for the raw graph) and appends
-//! it to `--results`. Each store runs in its own process, so RSS is that store's alone.
+//! `run` prints one JSON object per measured store (and, for the embedded store's index, one
+//! per re-ranked candidate count: the recall–latency curve) and appends it to `--results`. Each store runs in its own process, so RSS is that store's alone.
 //!
 //! Why synthetic and clustered: uniform random vectors in 128-D are all about equally far
 //! apart, so an ANN index's recall on them says nothing about faces. Faces cluster by
@@ -32,8 +31,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use likeness_gallery::hnsw::{DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M, Hnsw};
+use likeness_gallery::pg::{EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M};
 use likeness_gallery::search::{Flat, l2};
+use likeness_gallery::sketch::{BITS, RERANK, SketchIndex};
 use likeness_gallery::{
     EmbeddedGallery, EnrolRequest, GalleryData, GalleryStore, JsonGallery, Person, PostgresGallery,
     Sample,
@@ -64,8 +64,9 @@ const WARMUP: usize = 100;
 fn warmup(d: &Data) -> &[Vec<f32>] {
     &d.queries[..WARMUP.min(d.queries.len() / 10)]
 }
-/// Raw-graph ef values measured beside the store (the recall–latency curve).
-const RAW_EFS: [usize; 7] = [16, 32, 64, 128, 256, 512, 1024];
+/// Re-ranked candidate counts measured on the raw index beside the store (the recall–latency
+/// curve; the store uses `sketch::RERANK`).
+const RAW_CANDIDATES: [usize; 6] = [64, 128, 256, 512, 1024, 4096];
 
 /// SplitMix64 and Box–Muller: deterministic, dependency-free.
 struct Rng {
@@ -416,62 +417,36 @@ fn run_exact(d: &Data) -> Res<Vec<Value>> {
     )])
 }
 
-/// The raw graph built here with other M / efConstruction than the store's (tuning): build
-/// time on one thread, then the recall–latency curve.
-fn run_hnsw(d: &Data, m: usize, efc: usize) -> Res<Vec<Value>> {
-    let t = Instant::now();
-    let mut g = Hnsw::new(DIM, m, efc);
-    for (i, v) in d.gallery.chunks_exact(DIM).enumerate() {
-        g.insert(i as u64 + 1, v);
-    }
-    let build = t.elapsed().as_secs_f64();
-    let (rss, hwm) = rss_mib(None);
-    Ok(graph_curve(&g, d, m, efc)
-        .into_iter()
-        .map(|r| {
-            merge(
-                r,
-                json!({"store": "hnsw-tuned", "index_build_s": r3(build),
-                       "rss_mib": rss, "peak_rss_mib": hwm}),
-            )
-        })
-        .collect())
-}
-
-/// The raw graph (no SQLite, no folding to people) at several ef: the recall–latency curve,
-/// directly comparable with FAISS's.
-fn run_raw_graph(index: &Path, d: &Data) -> Res<Vec<Value>> {
+/// The embedded store's index file alone (no SQLite, no names) at several re-ranked candidate
+/// counts: the recall–latency curve, comparable with FAISS's.
+fn run_raw_sketch(index: &Path, d: &Data) -> Res<Vec<Value>> {
     let bytes = std::fs::read(index)?;
-    let g = Hnsw::from_bytes(&bytes, index)?;
-    Ok(graph_curve(&g, d, DEFAULT_M, DEFAULT_EF_CONSTRUCTION))
-}
-
-fn graph_curve(g: &Hnsw, d: &Data, m: usize, efc: usize) -> Vec<Value> {
+    let g = SketchIndex::from_bytes(&bytes, index)?;
     let mut out = Vec::new();
-    for ef in RAW_EFS {
+    for candidates in RAW_CANDIDATES {
         for q in warmup(d).iter() {
-            g.search(q, 1, ef);
+            g.nearest_owners(q, 1, candidates, None);
         }
         let mut lat = Vec::new();
         let mut hits = 0;
-        for (q, &g_) in d.queries.iter().zip(&d.gt) {
+        for (q, &truth) in d.queries.iter().zip(&d.gt) {
             let t = Instant::now();
-            let top = g.search(q, 1, ef);
+            let top = g.nearest_owners(q, 1, candidates, None);
             lat.push(ms(t.elapsed()));
-            // keys are person ids = row + 1
-            hits += (top.first().map(|x| x.0) == Some(g_ as u64 + 1)) as usize;
+            // owners are person ids = row + 1
+            hits += (top.first().map(|x| x.0) == Some(truth as u64 + 1)) as usize;
         }
         lat.sort_by(f64::total_cmp);
         out.push(row(
-            "hnsw-raw",
+            "sketch-raw",
             d,
             merge(
                 lat_fields(&lat, hits as f64 / d.queries.len() as f64),
-                json!({"ef_search": ef, "m": m, "ef_construction": efc}),
+                json!({"candidates": candidates, "bits": BITS}),
             ),
         ));
     }
-    out
+    Ok(out)
 }
 
 fn run_embedded(d: &Data, work: &Path, one_by_one: usize) -> Res<Vec<Value>> {
@@ -490,7 +465,7 @@ fn run_embedded(d: &Data, work: &Path, one_by_one: usize) -> Res<Vec<Value>> {
     let t = Instant::now();
     store.import(doc)?;
     let import = t.elapsed();
-    // the first identify builds the graph (above EXACT_BELOW) or loads the matrix
+    // the first identify builds the index (above EXACT_BELOW) or loads the matrix
     let t = Instant::now();
     store.identify(EMBEDDER, &d.queries[..1], 1, TOLERANCE)?;
     let build = t.elapsed();
@@ -517,12 +492,12 @@ fn run_embedded(d: &Data, work: &Path, one_by_one: usize) -> Res<Vec<Value>> {
                 "first_load_s": r3(build.as_secs_f64()),
                 "cold_start_ms": r3(ms(cold)),
                 "rss_mib": rss, "peak_rss_mib": hwm, "disk_mib": disk,
-                "search": if indexed { format!("hnsw m={DEFAULT_M} efc={DEFAULT_EF_CONSTRUCTION} ef={DEFAULT_EF_SEARCH}") } else { "exact (below EXACT_BELOW)".into() },
+                "search": if indexed { format!("sketch bits={BITS} rerank={RERANK}") } else { "exact (below EXACT_BELOW)".into() },
             }),
         ),
     )];
     if indexed {
-        out.extend(run_raw_graph(&side(".index"), d)?);
+        out.extend(run_raw_sketch(&side(".index"), d)?);
     }
     let rate = enrol_one_by_one(&store, one_by_one)?;
     if let Some(o) = out[0].as_object_mut() {
@@ -586,7 +561,7 @@ fn run_postgres(d: &Data, url: &str, one_by_one: usize, index_timeout_s: u64) ->
     let t = Instant::now();
     let built = c.batch_execute(&format!(
         "CREATE INDEX likeness_samples_hnsw ON likeness_samples
-         USING hnsw (embedding vector_l2_ops) WITH (m = {DEFAULT_M}, ef_construction = {DEFAULT_EF_CONSTRUCTION})"
+         USING hnsw (embedding vector_l2_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
     ));
     let build = t.elapsed();
     if let Err(e) = built {
@@ -642,7 +617,7 @@ fn run_postgres(d: &Data, url: &str, one_by_one: usize, index_timeout_s: u64) ->
                 "disk_mib": r3(disk as f64 / (1024.0 * 1024.0)),
                 "index_mib": r3(index as f64 / (1024.0 * 1024.0)),
                 "one_by_one_people_per_s": r3(rate), "one_by_one_n": one_by_one,
-                "search": format!("pgvector hnsw m={DEFAULT_M} efc={DEFAULT_EF_CONSTRUCTION} ef_search={}", likeness_gallery::pg::EF_SEARCH),
+                "search": format!("pgvector hnsw m={HNSW_M} efc={HNSW_EF_CONSTRUCTION} ef_search={EF_SEARCH}"),
                 "note": "rss = the serving backend (shared buffers it touched included)",
             }),
         ),
@@ -689,11 +664,6 @@ fn main() -> Res<()> {
             let n = num(&args, "--one-by-one", 1000)?;
             let rows = match arg(&args, "--store") {
                 Some("exact") => run_exact(&d)?,
-                Some("hnsw") => run_hnsw(
-                    &d,
-                    num(&args, "--m", DEFAULT_M)?,
-                    num(&args, "--efc", DEFAULT_EF_CONSTRUCTION)?,
-                )?,
                 Some("embedded") => run_embedded(&d, &work, n)?,
                 Some("json") => run_json(&d, &work, n)?,
                 Some("postgres") => run_postgres(

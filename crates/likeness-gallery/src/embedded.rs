@@ -15,19 +15,21 @@
 //! # The index
 //!
 //! Galleries below [`EXACT_BELOW`] samples are searched exactly from a matrix loaded from the
-//! database (always right, and tens of milliseconds at that size; see the constant).
-//! Larger ones use [`crate::hnsw`], kept in `FILE.index` beside the database:
+//! database (always right, and about a millisecond at that size; see the constant).
+//! Larger ones use [`crate::sketch`] (sign sketches scanned, the best re-ranked exactly),
+//! kept in `FILE.index` beside the database:
 //!
 //! - It is a cache, never the only copy: every sample is in the database first, and the index
-//!   is rebuilt from it when missing, damaged, or from another state of the database.
+//!   is rebuilt from it when missing, damaged, from another state of the database, or when
+//!   the gallery has doubled since its centre was computed.
 //! - Each enrolment commits to the database, then inserts into the index in memory. The file
 //!   is rewritten (atomically) when it lags the database by [`PERSIST_LAG`] samples or more; a
 //!   process that opens a lagging file inserts the missing samples from the database (its
 //!   stamp records the last sample id it holds).
-//! - The graph's keys are person ids. Removing a person leaves their nodes in the graph as
+//! - The index's owners are person ids. Removing a person leaves their rows in the index as
 //!   tombstones: every answer is checked against the database, so they are never reported;
-//!   when tombstones exceed [`TOMBSTONE_SHARE`] of the graph it is rebuilt. Renames change
-//!   nothing in the graph (names are read from the database).
+//!   when tombstones exceed [`TOMBSTONE_SHARE`] of the rows it is rebuilt. Renames change
+//!   nothing in the index (names are read from the database).
 //!
 //! Durability: `synchronous=FULL` (every commit is on disk before `enrol` returns), writes
 //! in `BEGIN IMMEDIATE` transactions (the enrolment's checks and its insert see one state),
@@ -42,29 +44,26 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use crate::GalleryStore;
 use crate::document::GalleryData;
 use crate::error::{GalleryError, Result};
-use crate::hnsw::{DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M, Hnsw};
 use crate::model::{
     Candidate, EnrolRequest, Enrolment, Extra, ImportReport, Person, PersonRef, PersonSummary,
     Sample, Who, assess, check_embedding, valid_name,
 };
-use crate::search::{Flat, TopOwners};
+use crate::search::Flat;
+use crate::sketch::{RERANK, SketchIndex};
 
 /// The `format` this store's database records.
 pub const FORMAT: &str = "likeness-gallery-sqlite";
 /// The schema version this code writes, and the newest it reads.
 pub const VERSION: u32 = 1;
-/// Below this many samples search is exact (no index file). Chosen on bench/gallery: exact
-/// search is always right, and at 100k samples it took 17 ms p50 per query (a rerun at load
-/// ~3; 66 ms in the loaded main run) with the matrix loaded in a few hundred ms, while the
-/// graph at its default M = 16 / ef = 64 found the true nearest for only 63 % of the queries
-/// at 100k (0.27 at 1M) on the synthetic gallery. A door or a photo library answers in
-/// tens of milliseconds either way; a wrong "unknown" is worse. (Was 20,000 before the
-/// benchmark.)
-pub const EXACT_BELOW: usize = 100_000;
+/// Below this many samples search is exact (no index file): it is always right, and at 10k
+/// samples it took 0.35 ms per query on bench/gallery (17 ms at 100k, where the matrix no
+/// longer fits in cache). Above it the sketch index answers in about a millisecond with the
+/// same answers on the benchmark's queries (bench/gallery/README.md).
+pub const EXACT_BELOW: usize = 20_000;
 /// The index file is rewritten once it lags the database by this many samples (or 5 % of
 /// them, whichever is more); below that, opening it catches up from the database.
 pub const PERSIST_LAG: usize = 1_000;
-/// Rebuild the graph when this share of its nodes belongs to removed people.
+/// Rebuild the index when this share of its rows belongs to removed people.
 pub const TOMBSTONE_SHARE: f64 = 0.2;
 /// How long a writer waits for another.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,8 +79,11 @@ struct Stamp {
 enum Searcher {
     /// Exact: every sample, owner = person id.
     Exact(Flat),
-    /// The graph, key = person id; `saved_at` is the last sample id the file holds.
-    Graph { graph: Box<Hnsw>, saved_at: u64 },
+    /// The sketch index, owner = person id; `saved_at` is the last sample id the file holds.
+    Sketch {
+        index: Box<SketchIndex>,
+        saved_at: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -99,6 +101,7 @@ pub struct EmbeddedGallery {
     state: Mutex<Option<State>>,
     exact_below: usize,
     persist_lag: usize,
+    candidates: usize,
 }
 
 fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
@@ -161,6 +164,7 @@ impl EmbeddedGallery {
             state: Mutex::new(None),
             exact_below: EXACT_BELOW,
             persist_lag: PERSIST_LAG,
+            candidates: RERANK,
         };
         store.migrate()?;
         Ok(store)
@@ -169,6 +173,13 @@ impl EmbeddedGallery {
     /// Changes the size below which search is exact (tests and the benchmark).
     pub fn with_exact_below(mut self, samples: usize) -> EmbeddedGallery {
         self.exact_below = samples;
+        self
+    }
+
+    /// Changes how many candidates the index re-ranks per query (tests: a small number makes
+    /// removed people fill the first candidates).
+    pub fn with_candidates(mut self, candidates: usize) -> EmbeddedGallery {
+        self.candidates = candidates.max(1);
         self
     }
 
@@ -298,11 +309,11 @@ impl EmbeddedGallery {
                 }
                 flat.len()
             }
-            Some(Searcher::Graph { graph, .. }) => {
-                for (o, v) in graph.nodes() {
+            Some(Searcher::Sketch { index, .. }) => {
+                for (o, v) in index.rows() {
                     held.entry(o).or_default().push(v.to_vec());
                 }
-                graph.len()
+                index.len()
             }
             None => 0,
         };
@@ -364,80 +375,85 @@ impl EmbeddedGallery {
             .and_then(|d| d.parse::<usize>().ok())
             .unwrap_or(0);
         if live < self.exact_below {
-            let mut flat = Flat::new(dim);
-            let mut stmt = conn
-                .prepare_cached("SELECT person, embedding FROM samples ORDER BY id")
-                .map_err(self.sql())?;
-            let mut rows = stmt.query([]).map_err(self.sql())?;
-            while let Some(r) = rows.next().map_err(self.sql())? {
-                let blob: Vec<u8> = r.get(1).map_err(self.sql())?;
-                let v = blob_to_f32s(&blob);
-                self.check_stored(&v, dim)?;
-                flat.push(r.get::<_, i64>(0).map_err(self.sql())? as u64, &v);
-            }
+            let (flat, _) = self.load_rows(conn, dim, 0)?;
             *state = Some(State {
                 stamp: now,
                 searcher: Searcher::Exact(flat),
             });
             return Ok(());
         }
-        // the graph: the one in memory if it is this database's, else the file, else a
-        // rebuild; then the samples it lacks
+        // the index: the one in memory if it is this database's, else the file; rebuilt
+        // when neither fits; then the samples it lacks
         let mut current = match state.take() {
             Some(State {
-                searcher: Searcher::Graph { graph, saved_at },
+                searcher: Searcher::Sketch { index, saved_at },
                 ..
-            }) => Some((graph, saved_at)),
+            }) => Some((index, saved_at)),
             _ => None,
         };
         if current.is_none() {
             current = self.read_index(dim);
         }
-        let (mut graph, mut saved_at) = match current {
-            Some((g, at))
-                if g.dim() == dim
-                    && g.stamp[0] <= now.last_sample
-                    && (g.len() as f64) * (1.0 - TOMBSTONE_SHARE)
-                        <= (live + (now.last_sample - g.stamp[0]) as usize) as f64 =>
-            {
+        let fits = |g: &SketchIndex| {
+            g.dim() == dim
+                && g.stamp[0] <= now.last_sample
+                && !g.wants_recentring()
+                && (g.len() as f64) * (1.0 - TOMBSTONE_SHARE)
+                    <= (live + (now.last_sample - g.stamp[0]) as usize) as f64
+        };
+        let (mut index, mut saved_at) = match current {
+            Some((g, at)) if fits(&g) => {
+                let (fresh, last) = self.load_rows(conn, dim, g.stamp[0])?;
+                let mut g = g;
+                for i in 0..fresh.len() {
+                    let (owner, v) = fresh.row(i);
+                    g.insert(owner, v);
+                }
+                g.stamp[0] = last.max(g.stamp[0]);
                 (g, at)
             }
-            _ => (
-                Box::new(Hnsw::new(dim, DEFAULT_M, DEFAULT_EF_CONSTRUCTION)),
-                0,
-            ),
+            _ => {
+                let (rows, _) = self.load_rows(conn, dim, 0)?;
+                (Box::new(SketchIndex::build(rows)), 0)
+            }
         };
-        let from = graph.stamp[0];
-        let mut stmt = conn
-            .prepare_cached("SELECT id, person, embedding FROM samples WHERE id > ?1 ORDER BY id")
-            .map_err(self.sql())?;
-        let mut rows = stmt.query([from as i64]).map_err(self.sql())?;
-        while let Some(r) = rows.next().map_err(self.sql())? {
-            let blob: Vec<u8> = r.get(2).map_err(self.sql())?;
-            let v = blob_to_f32s(&blob);
-            self.check_stored(&v, dim)?;
-            graph.insert(r.get::<_, i64>(1).map_err(self.sql())? as u64, &v);
-            graph.stamp[0] = r.get::<_, i64>(0).map_err(self.sql())? as u64;
-        }
-        graph.stamp = [now.last_sample, now.removals];
+        index.stamp = [now.last_sample, now.removals];
         let lag = (now.last_sample - saved_at.min(now.last_sample)) as usize;
         if saved_at == 0 || lag >= self.persist_lag.max(live / 20) {
             // best effort: a failed write leaves the old file, which is only a cache
-            if likeness_fs::write_atomic(&self.index_path, &graph.to_bytes()).is_ok() {
+            if likeness_fs::write_atomic(&self.index_path, &index.to_bytes()).is_ok() {
                 saved_at = now.last_sample;
             }
         }
         *state = Some(State {
             stamp: now,
-            searcher: Searcher::Graph { graph, saved_at },
+            searcher: Searcher::Sketch { index, saved_at },
         });
         Ok(())
     }
 
-    /// The saved graph, if there is a readable one (a damaged file is rebuilt over).
-    fn read_index(&self, dim: usize) -> Option<(Box<Hnsw>, u64)> {
+    /// The samples after sample id `after`, in id order, checked, and the last id read.
+    fn load_rows(&self, conn: &Connection, dim: usize, after: u64) -> Result<(Flat, u64)> {
+        let mut flat = Flat::new(dim);
+        let mut last = after;
+        let mut stmt = conn
+            .prepare_cached("SELECT id, person, embedding FROM samples WHERE id > ?1 ORDER BY id")
+            .map_err(self.sql())?;
+        let mut rows = stmt.query([after as i64]).map_err(self.sql())?;
+        while let Some(r) = rows.next().map_err(self.sql())? {
+            let blob: Vec<u8> = r.get(2).map_err(self.sql())?;
+            let v = blob_to_f32s(&blob);
+            self.check_stored(&v, dim)?;
+            flat.push(r.get::<_, i64>(1).map_err(self.sql())? as u64, &v);
+            last = r.get::<_, i64>(0).map_err(self.sql())? as u64;
+        }
+        Ok((flat, last))
+    }
+
+    /// The saved index, if there is a readable one (a damaged file is rebuilt over).
+    fn read_index(&self, dim: usize) -> Option<(Box<SketchIndex>, u64)> {
         let bytes = std::fs::read(&self.index_path).ok()?;
-        let g = Hnsw::from_bytes(&bytes, &self.index_path).ok()?;
+        let g = SketchIndex::from_bytes(&bytes, &self.index_path).ok()?;
         (g.dim() == dim).then(|| {
             let at = g.stamp[0];
             (Box::new(g), at)
@@ -462,27 +478,24 @@ impl EmbeddedGallery {
     ) -> Result<Vec<(PersonRef, f32)>> {
         let owners: Vec<(u64, f32)> = match &state.searcher {
             Searcher::Exact(flat) => flat.nearest_owners(q, k, exclude),
-            Searcher::Graph { graph, .. } => {
-                // over-fetch samples, keep each person's best, drop tombstones
-                let mut want = (k * 8).max(32);
+            Searcher::Sketch { index, .. } => {
+                // over-fetch people, drop removed ones (tombstones); widen both the candidates
+                // and the people kept from them while too few remain
+                let (mut candidates, mut people) = (self.candidates, k + 8);
                 loop {
-                    let found = graph.search(q, want, DEFAULT_EF_SEARCH.max(want));
-                    let mut top = TopOwners::new(k + 1 + (want / 2));
-                    for &(owner, d) in &found {
-                        if Some(owner) != exclude {
-                            top.offer(owner, d * d);
-                        }
-                    }
-                    let persons = top.finish();
-                    let alive: Vec<(u64, f32)> = persons
+                    let found = index.nearest_owners(q, people, candidates, exclude);
+                    // every row re-ranked and every owner returned: nothing more to find
+                    let exhausted = candidates >= index.len() && found.len() < people;
+                    let alive: Vec<(u64, f32)> = found
                         .into_iter()
                         .filter(|(o, _)| person_name(conn, *o).ok().flatten().is_some())
                         .take(k)
                         .collect();
-                    if alive.len() >= k || found.len() < want || want >= graph.len() {
+                    if alive.len() >= k || exhausted {
                         break alive;
                     }
-                    want *= 4;
+                    candidates = candidates.saturating_mul(4);
+                    people = people.saturating_mul(4);
                 }
             }
         };
@@ -778,7 +791,7 @@ impl GalleryStore for EmbeddedGallery {
                 .map_err(self.sql())?;
             let removals = meta_u64(tx, "removals").map_err(self.sql())? + 1;
             meta_set(tx, "removals", &removals.to_string()).map_err(self.sql())?;
-            // the graph keeps the person's nodes as tombstones; the exact matrix is reloaded
+            // the index keeps the person's rows as tombstones; the exact matrix is reloaded
             if matches!(
                 state.as_ref().map(|s| &s.searcher),
                 Some(Searcher::Exact(_))

@@ -10,9 +10,9 @@
 //! # Why the trait is synchronous
 //!
 //! Every store is blocking underneath: the JSON file and the embedded store are file I/O
-//! under a lock, and an exact or ANN search is CPU work (about half a millisecond per
-//! query on the embedded store's graph at 100k people, bench/gallery). An `async` trait would make the CLI start a runtime for each command and
-//! still need `spawn_blocking` inside those stores, so the colouring would buy nothing for
+//! under a lock, and an exact or ANN search is CPU work (about a millisecond per query on the
+//! embedded store's index, bench/gallery). An `async` trait would make the CLI start a
+//! runtime for each command and still need `spawn_blocking` inside those stores, so the colouring would buy nothing for
 //! two of the three. The service (axum on tokio) holds an `Arc<dyn GalleryStore>` and calls it
 //! in `tokio::task::spawn_blocking`, which is what it must do for CPU work anyway; the
 //! PostgreSQL store uses the synchronous `postgres` client (tokio-postgres driven on its own
@@ -22,12 +22,12 @@
 pub mod document;
 pub mod embedded;
 pub mod error;
-pub mod hnsw;
 pub mod json;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod search;
+pub mod sketch;
 
 pub use document::{FORMAT_NAME, FORMAT_VERSION, GalleryData};
 pub use embedded::EmbeddedGallery;

@@ -33,9 +33,14 @@ use crate::search::TopOwners;
 pub const SCHEMA_VERSION: u32 = 1;
 /// The embedding length of the `vector` column (dlib's ResNet and SFace are both 128).
 pub const DIM: usize = 128;
+/// pgvector's HNSW links per node (`m`, its default 16) and build candidate list
+/// (`ef_construction`, its default 64; 100 here, as FAISS was built beside it).
+pub const HNSW_M: usize = 16;
+/// See [`HNSW_M`].
+pub const HNSW_EF_CONSTRUCTION: usize = 100;
 /// pgvector's HNSW candidate list while searching (its default is 40). On bench/gallery's
 /// isotropic synthetic galleries recall@1 is 0.98 at 10k and 0.69 at 100k: see
-/// bench/gallery/README.md (and [`crate::hnsw::DEFAULT_EF_SEARCH`]) before relying on it.
+/// bench/gallery/README.md before relying on it.
 pub const EF_SEARCH: usize = 100;
 /// Key of the advisory lock writers take (any constant; "LKNS" in ASCII).
 const WRITE_LOCK: i64 = 0x4C4B_4E53;
@@ -65,6 +70,42 @@ fn vector_text(v: &[f32]) -> String {
     }
     s.push(']');
     s
+}
+
+/// One line of COPY's text format: fields already escaped, tab-separated.
+fn copy_row(out: &mut Vec<u8>, fields: &[&str]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        out.extend_from_slice(f.as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// A text value escaped for COPY's text format (backslash, and the tab, newline and carriage
+/// return that would otherwise end the field or the row).
+fn copy_field(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A person's or sample's extra fields as a COPY jsonb field (`\N`, NULL, when there are none).
+fn copy_extra(extra: &Extra) -> String {
+    if extra.is_empty() {
+        "\\N".into()
+    } else {
+        copy_field(&serde_json::Value::Object(extra.clone()).to_string())
+    }
 }
 
 fn parse_vector(t: &str) -> Option<Vec<f32>> {
@@ -125,8 +166,8 @@ impl PostgresGallery {
                  USING hnsw (embedding vector_l2_ops) WITH (m = {m}, ef_construction = {efc});
              INSERT INTO likeness_meta VALUES ('version', '{SCHEMA_VERSION}'), ('next_id', '1')
                  ON CONFLICT (key) DO NOTHING;",
-            m = crate::hnsw::DEFAULT_M,
-            efc = crate::hnsw::DEFAULT_EF_CONSTRUCTION,
+            m = HNSW_M,
+            efc = HNSW_EF_CONSTRUCTION,
         ))
         .map_err(self.db())?;
         let version: u32 = meta_get(&mut tx, "version")
@@ -571,40 +612,82 @@ impl GalleryStore for PostgresGallery {
                 .unwrap_or(1);
             let keep_ids = persons == 0 && next_id == 1;
             meta_set(tx, "embedder", &embedder).map_err(self.db())?;
+            // which of the file's people exist already: one query, not one per person
+            let names: Vec<&str> = data.persons.iter().map(|p| p.name.as_str()).collect();
+            let existing: std::collections::HashMap<String, u64> = tx
+                .query(
+                    "SELECT name, id FROM likeness_persons WHERE name = ANY($1)",
+                    &[&names],
+                )
+                .map_err(self.db())?
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+                .collect();
+            // new people go in by COPY, two streams (people, then samples): one round trip
+            // for the whole file instead of three per person
+            let mut people = Vec::new();
+            let mut samples = Vec::new();
             for p in data.persons {
-                match self.find(tx, &Who::Name(p.name.clone()))? {
-                    Some(existing) => {
-                        let have = self.embeddings(tx, existing.id)?;
-                        let offered = p.samples.len();
-                        let fresh: Vec<Sample> = p
-                            .samples
-                            .into_iter()
-                            .filter(|s| !have.iter().any(|(e, src)| *e == s.embedding && *src == s.source))
-                            .collect();
-                        report.skipped += offered - fresh.len();
-                        report.samples += fresh.len();
-                        report.merged += 1;
-                        self.insert_samples(tx, existing.id, &fresh)?;
-                    }
-                    None => {
-                        let id = if keep_ids {
-                            p.id
-                        } else {
-                            next_id += 1;
-                            next_id - 1
-                        };
-                        let extra = (!p.extra.is_empty())
-                            .then(|| serde_json::Value::Object(p.extra.clone()).to_string());
-                        tx.execute(
-                            "INSERT INTO likeness_persons (id, name, extra) VALUES ($1, $2, $3::text::jsonb)",
-                            &[&(id as i64), &p.name, &extra],
-                        )
-                        .map_err(self.db())?;
-                        self.insert_samples(tx, id, &p.samples)?;
-                        report.created += 1;
-                        report.samples += p.samples.len();
-                    }
+                if let Some(&id) = existing.get(&p.name) {
+                    let have = self.embeddings(tx, id)?;
+                    let offered = p.samples.len();
+                    let fresh: Vec<Sample> = p
+                        .samples
+                        .into_iter()
+                        .filter(|s| {
+                            !have
+                                .iter()
+                                .any(|(e, src)| *e == s.embedding && *src == s.source)
+                        })
+                        .collect();
+                    report.skipped += offered - fresh.len();
+                    report.samples += fresh.len();
+                    report.merged += 1;
+                    self.insert_samples(tx, id, &fresh)?;
+                    continue;
                 }
+                let id = if keep_ids {
+                    p.id
+                } else {
+                    next_id += 1;
+                    next_id - 1
+                };
+                copy_row(
+                    &mut people,
+                    &[&id.to_string(), &copy_field(&p.name), &copy_extra(&p.extra)],
+                );
+                for s in &p.samples {
+                    copy_row(
+                        &mut samples,
+                        &[
+                            &id.to_string(),
+                            &copy_field(&s.source),
+                            &vector_text(&s.embedding),
+                            &copy_extra(&s.extra),
+                        ],
+                    );
+                }
+                report.created += 1;
+                report.samples += p.samples.len();
+            }
+            for (sql, rows) in [
+                ("COPY likeness_persons (id, name, extra) FROM STDIN", people),
+                (
+                    "COPY likeness_samples (person, source, embedding, extra) FROM STDIN",
+                    samples,
+                ),
+            ] {
+                if rows.is_empty() {
+                    continue;
+                }
+                let mut writer = tx.copy_in(sql).map_err(self.db())?;
+                std::io::Write::write_all(&mut writer, &rows).map_err(|e| {
+                    GalleryError::Database {
+                        location: self.location.clone(),
+                        message: format!("sending the import: {e}"),
+                    }
+                })?;
+                writer.finish().map_err(self.db())?;
             }
             if keep_ids {
                 let max: i64 = tx

@@ -30,6 +30,25 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
 }
 
+/// Dot product, with the same eight partial sums as [`l2_squared`] so it vectorises.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
+}
+
 /// The `k` nearest distinct owners seen so far, nearest first, by squared distance.
 #[derive(Clone, Debug)]
 pub struct TopOwners {
@@ -166,6 +185,9 @@ mod tests {
             .sum::<f64>()
             .sqrt();
         assert!((l2(&x, &y) as f64 - reference).abs() < 1e-5);
+        let inner: f64 = x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).sum();
+        assert!((dot(&x, &y) as f64 - inner).abs() < 1e-5);
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
     }
 
     #[test]

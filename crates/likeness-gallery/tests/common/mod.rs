@@ -209,11 +209,22 @@ pub fn bad_input_is_refused_and_nothing_stored(store: &dyn GalleryStore) {
 pub fn export_import_round_trip(from: &dyn GalleryStore, to: &dyn GalleryStore) {
     from.enrol(request("Ada", &[face(0, 0.0), face(0, 0.1)]))
         .unwrap();
-    from.enrol(request("Bob", &[face(1, 0.0)])).unwrap();
+    // text that each format must escape: a tab, a newline, a backslash, quotes, non-ASCII
+    let awkward = "photos\\2024\tparty\nBob's \"best\" \u{e9}t\u{e9}.jpg";
+    let mut bob = request("Bob O'Brien \\ \u{e9}", &[face(1, 0.0)]);
+    bob.samples[0].source = awkward.into();
+    bob.samples[0]
+        .extra
+        .insert("note".into(), serde_json::json!("a\tb\\c\nd"));
+    from.enrol(bob).unwrap();
     let gone = from.enrol(request("Gone", &[face(2, 0.0)])).unwrap();
     from.remove(&Who::Id(gone.id)).unwrap();
-    let data = from.export().unwrap();
+    let mut data = from.export().unwrap();
     assert_eq!(data.persons.len(), 2);
+    assert_eq!(data.persons[1].samples[0].source, awkward);
+    data.persons[0]
+        .extra
+        .insert("badge".into(), serde_json::json!({"desk": "3\t\\4"}));
     assert_eq!(data.embedder.as_deref(), Some(DLIB));
 
     let report = to.import(data.clone()).unwrap();
@@ -230,7 +241,7 @@ pub fn export_import_round_trip(from: &dyn GalleryStore, to: &dyn GalleryStore) 
     assert!(next.id > gone.id, "{next:?}");
     assert_eq!(
         to.identify(DLIB, &[face(1, 0.0)], 1, TOLERANCE).unwrap()[0][0].name,
-        "Bob"
+        "Bob O'Brien \\ \u{e9}"
     );
 }
 

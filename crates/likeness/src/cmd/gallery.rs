@@ -29,7 +29,7 @@ use super::common::{
 #[derive(Debug, Args)]
 pub struct GalleryArgs {
     /// The gallery: a `.json` file (the original format, read and rewritten whole), any other
-    /// path (the embedded store: SQLite and an ANN index, made for 100,000s of people), or a
+    /// path (the embedded store: SQLite and an ANN index, made for up to millions of people), or a
     /// `postgres://user@host/db` URL (PostgreSQL with pgvector). Also $LIKENESS_GALLERY.
     #[arg(long, global = true, value_name = "PATH|URL")]
     gallery: Option<PathBuf>,
