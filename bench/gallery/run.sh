@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Gallery benchmark: every store of likeness-gallery beside exact brute force and FAISS's
-# IndexHNSWFlat, on synthetic clustered galleries (see README.md for how they are made).
+# Gallery benchmark: every store of likeness-gallery beside exact brute force and FAISS
+# (IndexHNSWFlat, IndexBinaryFlat + exact re-rank, IndexFlatL2), on synthetic clustered
+# galleries (see README.md for how they are made).
 #
 #   bench/gallery/run.sh [SIZE...]          default: 10000 100000
 #   bench/gallery/run.sh 1000000            the 1M run (embedded, exact, FAISS; pgvector if
@@ -10,7 +11,10 @@
 # the whole file on every call), PG_MAX (default 100000), QUERIES (default 1000), ONE_BY_ONE
 # (enrolments timed one call each, default 1000; at most 200 for the JSON store, which also
 # answers at most 200 queries: each takes ~0.3 s at 10k), STORES (default
-# "exact embedded json postgres faiss"), PG_INDEX_TIMEOUT (s, default 1800).
+# "exact embedded json postgres faiss faiss-binary faiss-flat"), PG_INDEX_TIMEOUT (s, default
+# 1800). FAISS's HNSW index is built and saved as target/bench-gallery/work/
+# faiss-N-m16-efc100.index; when that file exists it is searched again instead of rebuilt
+# (25 minutes at 1M on one core), and its row has no build time.
 # Results are appended to bench/gallery/results.jsonl (one JSON object per store, size and
 # ef); bench/gallery/table.py prints the README's tables from it. Data and stores live in
 # target/bench-gallery/ (git-ignored); FAISS in the venv target/bench-venv (made here).
@@ -21,7 +25,7 @@ JSON_MAX=${JSON_MAX:-10000}
 PG_MAX=${PG_MAX:-100000}
 QUERIES=${QUERIES:-1000}
 ONE_BY_ONE=${ONE_BY_ONE:-1000}
-STORES=${STORES:-exact embedded json postgres faiss}
+STORES=${STORES:-exact embedded json postgres faiss faiss-binary faiss-flat}
 PG_INDEX_TIMEOUT=${PG_INDEX_TIMEOUT:-1800}
 ROOT=target/bench-gallery
 RESULTS=bench/gallery/results.jsonl
@@ -60,8 +64,13 @@ for n in $SIZES; do
                     --pg-url "$(scripts/postgres.sh url)" --one-by-one "$ONE_BY_ONE" \
                     --index-timeout "$PG_INDEX_TIMEOUT" --results "$RESULTS" ;;
             faiss)
+                saved=$ROOT/work/faiss-$n-m16-efc100.index
                 "$VENV/bin/python" bench/gallery/faiss_bench.py --data "$data" \
-                    --work "$ROOT/work" --one-by-one "$ONE_BY_ONE" --results "$RESULTS" ;;
+                    --work "$ROOT/work" --one-by-one "$ONE_BY_ONE" --results "$RESULTS" \
+                    $( [ -f "$saved" ] && echo --index "$saved" ) ;;
+            faiss-binary|faiss-flat)
+                "$VENV/bin/python" bench/gallery/faiss_bench.py --data "$data" \
+                    --work "$ROOT/work" --kind "${store#faiss-}" --results "$RESULTS" ;;
             *)
                 "$BIN" run --store "$store" --data "$data" --work "$ROOT/work" \
                     --one-by-one "$ONE_BY_ONE" --results "$RESULTS" ;;

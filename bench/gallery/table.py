@@ -1,16 +1,32 @@
 """Prints bench/gallery's README tables from results.jsonl (the last row of each store, size
-and ef wins). Standard library only.
+and setting wins). Standard library only.
 
-    python bench/gallery/table.py bench/gallery/results.jsonl [DECAY]
+    python bench/gallery/table.py [bench/gallery/results.jsonl] [DECAY]
 
 DECAY picks the data set (gallery_bench gen --decay; 0 = isotropic, the default).
+results-hnsw.jsonl holds the rows of the HNSW graph the sketch index replaced; this script
+prints its main table too.
 """
 
 import json
 import sys
 
-ORDER = ["json", "embedded", "postgres", "exact", "faiss", "hnsw-raw"]
-DEFAULT_EF = 64  # hnsw.rs DEFAULT_EF_SEARCH: the FAISS row of the main table
+# store -> (label in the main table, the setting whose row stands for it there)
+MAIN = {
+    "json": ("json", None),
+    "embedded": ("embedded", None),
+    "postgres": ("postgres", None),
+    "exact": ("exact (ours)", None),
+    "faiss": ("FAISS HNSW (ef 64)", 64),
+    "faiss-binary": ("FAISS binary + re-rank (1024)", 1024),
+    "faiss-flat": ("FAISS flat (exact)", None),
+}
+# the recall-latency curves: store -> (label, what the setting is)
+CURVES = {
+    "sketch-raw": ("likeness sketch index (raw)", "candidates"),
+    "faiss-binary": ("FAISS IndexBinaryFlat + re-rank", "candidates"),
+    "faiss": ("FAISS IndexHNSWFlat, M 16 / efC 100", "ef"),
+}
 
 
 def fmt(v, digits=3):
@@ -21,8 +37,12 @@ def fmt(v, digits=3):
             return "—"
         if v >= 1000:
             return f"{v:,.0f}"
-        return f"{v:.{digits}g}" if v < 1 else f"{v:.{digits}g}" if v < 100 else f"{v:.0f}"
+        return f"{v:.{digits}g}" if v < 100 else f"{v:.0f}"
     return str(v)
+
+
+def setting(r):
+    return r.get("ef_search") if r.get("ef_search") is not None else r.get("candidates")
 
 
 def main(path, decay=0.0):
@@ -32,37 +52,29 @@ def main(path, decay=0.0):
             if line.strip():
                 r = json.loads(line)
                 if r.get("decay", 0.0) == decay:
-                    rows[(r["people"], r["store"], r.get("ef_search"))] = r
+                    rows[(r["people"], r["store"], setting(r))] = r
     sizes = sorted({k[0] for k in rows})
     print("| people | store | bulk enrol (people/s) | one-by-one (people/s) | identify p50 (ms) "
           "| p99 (ms) | recall@1 | RSS (MiB) | disk (MiB) | index build (s) | cold start (ms) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        for s in ORDER[:-1]:
-            key = (n, s, DEFAULT_EF if s == "faiss" else None)
-            r = rows.get(key)
+        for s, (label, at) in MAIN.items():
+            r = rows.get((n, s, at))
             if r is None:
                 continue
-            name = s if s != "faiss" else f"faiss (ef {DEFAULT_EF})"
-            print(f"| {n:,} | {name} | {fmt(r.get('bulk_people_per_s'))} "
+            print(f"| {n:,} | {label} | {fmt(r.get('bulk_people_per_s'))} "
                   f"| {fmt(r.get('one_by_one_people_per_s'))} | {fmt(r.get('p50_ms'))} "
                   f"| {fmt(r.get('p99_ms'))} | {fmt(r.get('recall_at_1'), 4)} "
                   f"| {fmt(r.get('rss_mib'))} | {fmt(r.get('disk_mib'))} "
                   f"| {fmt(r.get('index_build_s'))} | {fmt(r.get('cold_start_ms'))} |")
     print()
-    names = {"hnsw-raw": "likeness hnsw (raw)", "faiss": "FAISS IndexHNSWFlat",
-             "hnsw-tuned": "likeness hnsw (raw)", "faiss-tuned": "FAISS IndexHNSWFlat"}
-    print("| people | graph | M / efC | build (s) | ef | p50 (ms) | p99 (ms) | recall@1 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| people | index | setting | p50 (ms) | p99 (ms) | recall@1 |")
+    print("|---|---|---|---|---|---|")
     for n in sizes:
-        for s in ("hnsw-raw", "faiss", "hnsw-tuned", "faiss-tuned"):
-            for (nn, ss, ef), r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
-                if nn == n and ss == s and ef is not None:
-                    build = r.get("index_build_s")
-                    if s == "hnsw-raw":  # the embedded store built this graph
-                        build = rows.get((n, "embedded", None), {}).get("index_build_s")
-                    print(f"| {n:,} | {names[s]} | {r.get('m')} / {r.get('ef_construction')} "
-                          f"| {fmt(build)} | {ef} | {fmt(r['p50_ms'])} "
+        for s, (label, what) in CURVES.items():
+            for (nn, ss, at), r in sorted(rows.items(), key=lambda kv: kv[0][2] or 0):
+                if nn == n and ss == s and at is not None:
+                    print(f"| {n:,} | {label} | {what} {at} | {fmt(r['p50_ms'])} "
                           f"| {fmt(r['p99_ms'])} | {fmt(r['recall_at_1'], 4)} |")
 
 
