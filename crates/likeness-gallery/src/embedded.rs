@@ -149,9 +149,26 @@ impl EmbeddedGallery {
         )
         .map_err(sql)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
-        // journal_mode reads the header: a file that is not a database fails here
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        // journal_mode reads the header: a file that is not a database fails here. Switching
+        // to WAL needs the file to itself, and SQLite answers "busy" at once, without its
+        // busy handler, while another process opens or switches the same new file: retry,
+        // as the busy handler would (two processes creating one gallery hit it).
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other.map_err(sql)?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")

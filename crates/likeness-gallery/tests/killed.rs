@@ -62,7 +62,7 @@ fn store_at(spec: &str) -> Box<dyn GalleryStore> {
     if spec.ends_with(".json") {
         Box::new(JsonGallery::at(spec))
     } else {
-        // the graph from the first sample, its file rewritten every 5: kills land in writes
+        // the index from the first sample, its file rewritten every 5: kills land in writes
         Box::new(
             EmbeddedGallery::open(spec)
                 .unwrap()

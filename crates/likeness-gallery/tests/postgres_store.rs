@@ -8,7 +8,9 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use likeness_gallery::{JsonGallery, PostgresGallery};
+use likeness_gallery::{
+    GalleryData, GalleryStore, JsonGallery, Person, PostgresGallery, Sample, pg::REINDEX_IMPORT_AT,
+};
 
 /// A server for the duration of the test: stopped on drop when we started it.
 struct Server {
@@ -100,6 +102,53 @@ fn postgres_store_enrol_identify_list_rename_remove_import_export_concurrency() 
         4,
         10,
     );
+
+    // a bulk import into an empty gallery: no index while copying, one build after; the
+    // index is there at the end and answers
+    let url = server.database("bulk");
+    let bulk = PostgresGallery::connect(&url).unwrap();
+    let n = REINDEX_IMPORT_AT;
+    let face = |i: usize| {
+        // distinct people: a spread over all axes from i's bits
+        let mut e: Vec<f32> = (0..128)
+            .map(|k| {
+                if (i.wrapping_mul(2_654_435_761) >> (k % 29)) & 1 == 1 {
+                    0.1
+                } else {
+                    -0.1
+                }
+            })
+            .collect();
+        e[i % 128] += 1.0;
+        e[(i / 128) % 128] -= 1.0;
+        e
+    };
+    let data = GalleryData {
+        embedder: Some(common::DLIB.into()),
+        next_id: n as u64 + 1,
+        persons: (0..n)
+            .map(|i| Person {
+                id: i as u64 + 1,
+                name: format!("bulk{i}"),
+                samples: vec![Sample::new(face(i), format!("bulk{i}.jpg"))],
+                extra: Default::default(),
+            })
+            .collect(),
+        ..GalleryData::default()
+    };
+    let report = bulk.import(data).unwrap();
+    assert_eq!((report.created, report.samples), (n, n));
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let indexed: bool = c
+        .query_one(
+            "SELECT to_regclass('likeness_samples_hnsw') IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(indexed, "the HNSW index was rebuilt after the import");
+    let top = bulk.identify(common::DLIB, &[face(4321)], 1, 0.6).unwrap();
+    assert_eq!(top[0][0].name, "bulk4321");
 
     // a password never shows in messages
     let err = PostgresGallery::connect("postgres://u:hunter2@127.0.0.1:1/db").unwrap_err();
