@@ -26,6 +26,7 @@ CURVES = {
     "sketch-raw": ("likeness sketch index (raw)", "candidates"),
     "faiss-binary": ("FAISS IndexBinaryFlat + re-rank", "candidates"),
     "faiss": ("FAISS IndexHNSWFlat, M 16 / efC 100", "ef"),
+    "pgvector-raw": ("pgvector HNSW, M 16 / efC 100 (one SQL query)", "ef_search"),
 }
 
 

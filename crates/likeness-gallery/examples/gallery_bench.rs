@@ -8,7 +8,11 @@
 //! gallery_bench gen  --people N --queries Q --out DIR [--seed S] [--decay A]
 //! gallery_bench run  --store exact|embedded|json|postgres --data DIR --work DIR
 //!                    [--pg-url URL] [--one-by-one N] [--queries Q] [--results FILE]
+//! gallery_bench run  --store pg-curve --pg-url URL --data DIR --work DIR [--results FILE]
 //! ```
+//!
+//! `pg-curve` searches the database a `postgres` run left (`likeness_bench_N`, index built)
+//! at several `hnsw.ef_search`: pgvector's recall–latency curve.
 //!
 //! `run` prints one JSON object per measured store (and, for the embedded store's index, one
 //! per re-ranked candidate count: the recall–latency curve) and appends it to `--results`. Each store runs in its own process, so RSS is that store's alone.
@@ -507,6 +511,53 @@ fn run_embedded(d: &Data, work: &Path, one_by_one: usize) -> Res<Vec<Value>> {
     Ok(out)
 }
 
+/// pgvector's ef_search values measured by `pg-curve` (its default is 40, the store's 100,
+/// its maximum 1000).
+const PG_EF_SEARCHES: [usize; 5] = [40, 100, 200, 400, 1000];
+
+/// pgvector's recall–latency curve on the database a `postgres` run built: one SQL query per
+/// face, the nearest sample's person, as the store asks it (without the store's over-fetch).
+fn run_pg_curve(d: &Data, url: &str) -> Res<Vec<Value>> {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    let mut c = postgres::Client::connect(
+        &format!("{base}/likeness_bench_{}", d.people),
+        postgres::NoTls,
+    )?;
+    let text = |q: &[f32]| {
+        let parts: Vec<String> = q.iter().map(f32::to_string).collect();
+        format!("[{}]", parts.join(","))
+    };
+    let stmt = c.prepare(
+        "SELECT person FROM likeness_samples ORDER BY embedding <-> $1::text::vector LIMIT 1",
+    )?;
+    let mut out = Vec::new();
+    for ef in PG_EF_SEARCHES {
+        c.batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
+        for q in warmup(d) {
+            c.query(&stmt, &[&text(q)])?;
+        }
+        let (mut lat, mut hits) = (Vec::new(), 0);
+        for (q, &truth) in d.queries.iter().zip(&d.gt) {
+            let t = Instant::now();
+            let rows = c.query(&stmt, &[&text(q)])?;
+            lat.push(ms(t.elapsed()));
+            let person: Option<i64> = rows.first().map(|r| r.get(0));
+            // person ids are row + 1 (the import keeps the document's ids)
+            hits += (person == Some(truth as i64 + 1)) as usize;
+        }
+        lat.sort_by(f64::total_cmp);
+        out.push(row(
+            "pgvector-raw",
+            d,
+            merge(
+                lat_fields(&lat, hits as f64 / d.queries.len() as f64),
+                json!({"ef_search": ef, "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}),
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 fn run_json(d: &Data, work: &Path, one_by_one: usize) -> Res<Vec<Value>> {
     let path = work.join(format!("gallery-{}.json", d.people));
     let _ = std::fs::remove_file(&path);
@@ -665,6 +716,10 @@ fn main() -> Res<()> {
             let rows = match arg(&args, "--store") {
                 Some("exact") => run_exact(&d)?,
                 Some("embedded") => run_embedded(&d, &work, n)?,
+                Some("pg-curve") => run_pg_curve(
+                    &d,
+                    arg(&args, "--pg-url").ok_or("--store pg-curve needs --pg-url")?,
+                )?,
                 Some("json") => run_json(&d, &work, n)?,
                 Some("postgres") => run_postgres(
                     &d,
