@@ -424,8 +424,7 @@ fn run_exact(d: &Data) -> Res<Vec<Value>> {
 /// The embedded store's index file alone (no SQLite, no names) at several re-ranked candidate
 /// counts: the recall–latency curve, comparable with FAISS's.
 fn run_raw_sketch(index: &Path, d: &Data) -> Res<Vec<Value>> {
-    let bytes = std::fs::read(index)?;
-    let g = SketchIndex::from_bytes(&bytes, index)?;
+    let g = SketchIndex::load(index)?;
     let mut out = Vec::new();
     for candidates in RAW_CANDIDATES {
         for q in warmup(d).iter() {

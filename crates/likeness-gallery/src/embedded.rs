@@ -438,7 +438,7 @@ impl EmbeddedGallery {
         let lag = (now.last_sample - saved_at.min(now.last_sample)) as usize;
         if saved_at == 0 || lag >= self.persist_lag.max(live / 20) {
             // best effort: a failed write leaves the old file, which is only a cache
-            if likeness_fs::write_atomic(&self.index_path, &index.to_bytes()).is_ok() {
+            if index.save(&self.index_path).is_ok() {
                 saved_at = now.last_sample;
             }
         }
@@ -469,8 +469,7 @@ impl EmbeddedGallery {
 
     /// The saved index, if there is a readable one (a damaged file is rebuilt over).
     fn read_index(&self, dim: usize) -> Option<(Box<SketchIndex>, u64)> {
-        let bytes = std::fs::read(&self.index_path).ok()?;
-        let g = SketchIndex::from_bytes(&bytes, &self.index_path).ok()?;
+        let g = SketchIndex::load(&self.index_path).ok()?;
         (g.dim() == dim).then(|| {
             let at = g.stamp[0];
             (Box::new(g), at)
