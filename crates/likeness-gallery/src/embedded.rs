@@ -131,14 +131,7 @@ impl EmbeddedGallery {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| GalleryError::io(dir, e))?;
         }
-        if let Ok(meta) = std::fs::metadata(&path)
-            && !meta.is_file()
-        {
-            return Err(GalleryError::Invalid(format!(
-                "{}: not a regular file, so not a gallery",
-                path.display()
-            )));
-        }
+        crate::check_regular(&path)?;
         let location = path.display().to_string();
         let sql = |e: rusqlite::Error| sql_error(&location, e);
         let conn = Connection::open_with_flags(
@@ -467,8 +460,15 @@ impl EmbeddedGallery {
         Ok((flat, last))
     }
 
-    /// The saved index, if there is a readable one (a damaged file is rebuilt over).
+    /// The saved index, if there is a readable one (a damaged file is rebuilt over). Only a
+    /// regular file is read: a FIFO planted at the name would block the open, and a link
+    /// could point anywhere (the atomic writer refuses to replace either, so such a gallery
+    /// searches from the store, rebuilt in memory, until the thing is removed).
     fn read_index(&self, dim: usize) -> Option<(Box<SketchIndex>, u64)> {
+        let meta = std::fs::symlink_metadata(&self.index_path).ok()?;
+        if !meta.file_type().is_file() {
+            return None;
+        }
         let g = SketchIndex::load(&self.index_path).ok()?;
         (g.dim() == dim).then(|| {
             let at = g.stamp[0];

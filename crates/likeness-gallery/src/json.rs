@@ -64,6 +64,7 @@ impl JsonGallery {
 
     /// Reads the document without checking its content; a missing file is an empty gallery.
     fn read(&self) -> Result<GalleryData> {
+        crate::check_regular(&self.path)?;
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

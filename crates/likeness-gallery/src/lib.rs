@@ -121,6 +121,18 @@ pub fn pg_redact(url: &str) -> String {
     url.to_string()
 }
 
+/// Refuses a gallery path that exists but is not a regular file (after links): a FIFO would
+/// block the read, a device or folder is not a gallery. Absent is fine (a new gallery).
+pub(crate) fn check_regular(path: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(GalleryError::Invalid(format!(
+            "{}: not a regular file (a FIFO, device or folder), so not a gallery",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `path` with `suffix` appended to its file name: the lock, index and temporaries beside a store.
 pub(crate) fn side_path(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

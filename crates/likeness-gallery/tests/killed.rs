@@ -10,6 +10,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileTypeExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -282,6 +283,51 @@ fn a_damaged_index_is_rebuilt_from_the_store() {
     g.remove(&Who::Name("p3".into())).unwrap();
     let a = g.identify(common::DLIB, &[person_face(3)], 3, 0.6).unwrap();
     assert!(a[0].iter().all(|c| c.name != "p3"), "{a:?}");
+}
+
+#[test]
+fn a_fifo_or_a_link_at_the_index_name_is_never_opened_and_the_store_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let g = EmbeddedGallery::open(&path).unwrap().with_exact_below(0);
+    for i in 0..30 {
+        g.enrol(enrol_request(i)).unwrap();
+    }
+    let index = g.index_path().to_path_buf();
+    drop(g);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, b"not to be touched").unwrap();
+    for plant in ["fifo", "link"] {
+        std::fs::remove_file(&index).unwrap();
+        if plant == "fifo" {
+            let made = Command::new("mkfifo").arg(&index).status().unwrap();
+            assert!(made.success());
+        } else {
+            std::os::unix::fs::symlink(&elsewhere, &index).unwrap();
+        }
+        // a fresh process-like handle: answers from the store (opening the FIFO would hang)
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spec = path.to_str().unwrap().to_string();
+        std::thread::spawn(move || {
+            let _ = tx.send(check(&spec, &(0..30).collect::<Vec<_>>()));
+        });
+        let found = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the store blocked on a {plant} at the index name"));
+        assert_eq!(found, 30);
+        let meta = std::fs::symlink_metadata(&index).unwrap();
+        assert_eq!(
+            meta.file_type().is_fifo(),
+            plant == "fifo",
+            "left as it was"
+        );
+        assert_eq!(
+            meta.file_type().is_symlink(),
+            plant == "link",
+            "left as it was"
+        );
+    }
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"not to be touched");
 }
 
 #[test]
