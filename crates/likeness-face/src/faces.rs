@@ -313,6 +313,21 @@ impl Faces {
         })
     }
 
+    /// [`Faces::encode`] of the detections `keep` accepts (a score threshold, say), each face
+    /// encoded once: the face-ness check reuses the embedding. Calling [`Faces::detect`] and
+    /// then [`Faces::encode_detections`] encodes every face twice, because `detect` needs the
+    /// embedding for its check. That cost the service ~45 ms of CPU per one-face photo
+    /// (bench/README.md, "Service load").
+    pub fn encode_where(
+        &self,
+        image: &Image,
+        keep: impl Fn(&Detection) -> bool,
+    ) -> Result<Vec<Face>> {
+        let mut detections = self.detector.detect(image)?;
+        detections.retain(|d| keep(d));
+        Ok(self.encode_all(image, detections, true)?.0)
+    }
+
     /// Landmarks, chips and embeddings (one batched forward) for given detections, every one
     /// of them (no face-ness check).
     pub fn encode_detections(

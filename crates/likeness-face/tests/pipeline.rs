@@ -161,3 +161,40 @@ fn pipeline_matches_dlib_end_to_end() {
         distances.last()
     );
 }
+
+#[test]
+fn encode_where_filters_the_raw_detections_and_answers_as_encode_and_detect_do() {
+    // t1.jpg: six faces. Selecting is filtering the raw detections before the one encoding,
+    // so the answer is `encode`'s faces (same boxes, same embeddings) that pass, and their
+    // boxes are `detect`'s (which runs the face-ness check on its own embeddings).
+    let cache = cache();
+    let faces = Faces::load(&cache).unwrap();
+    let photo = Image::open(&cache.sample_path("t1.jpg").unwrap()).unwrap();
+    let all = faces.encode(&photo).unwrap();
+    assert!(all.len() >= 5, "{} faces", all.len());
+    let every = faces.encode_where(&photo, |_| true).unwrap();
+    assert_eq!(every.len(), all.len());
+    for (a, b) in every.iter().zip(&all) {
+        assert_eq!(a.detection.bbox, b.detection.bbox);
+        assert_eq!(a.embedding.0, b.embedding.0);
+    }
+    let boxes: Vec<[f32; 4]> = faces
+        .detect(&photo)
+        .unwrap()
+        .iter()
+        .map(|d| d.bbox)
+        .collect();
+    assert_eq!(
+        boxes,
+        every.iter().map(|f| f.detection.bbox).collect::<Vec<_>>()
+    );
+    // a threshold between the scores keeps exactly the faces above it
+    let mut scores: Vec<f32> = all.iter().map(|f| f.detection.score).collect();
+    scores.sort_by(f32::total_cmp);
+    let cut = (scores[0] + scores[scores.len() - 1]) / 2.0;
+    let kept = faces.encode_where(&photo, |d| d.score >= cut).unwrap();
+    let want = all.iter().filter(|f| f.detection.score >= cut).count();
+    assert!(want > 0 && want < all.len(), "cut {cut} splits {scores:?}");
+    assert_eq!(kept.len(), want);
+    assert!(kept.iter().all(|f| f.detection.score >= cut));
+}

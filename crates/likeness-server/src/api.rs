@@ -391,14 +391,16 @@ fn decode(bytes: &[u8], field: &str) -> ApiResult<Image> {
     })
 }
 
-/// The detections of `image` passing the options, largest first.
-fn detections(faces: &Faces, image: &Image, opts: &FaceOptions) -> ApiResult<Vec<Detection>> {
-    let mut found: Vec<Detection> = faces
-        .detect(image)?
-        .into_iter()
-        .filter(|d| opts.det_prob_threshold.is_none_or(|t| d.score >= t))
-        .collect();
-    let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
+/// The faces of `image` passing the options, largest first, each encoded once (the
+/// face-ness check, which needs the embedding, shares it).
+fn encoded(faces: &Faces, image: &Image, opts: &FaceOptions) -> ApiResult<Vec<Face>> {
+    let mut found = faces.encode_where(image, |d| {
+        opts.det_prob_threshold.is_none_or(|t| d.score >= t)
+    })?;
+    let area = |f: &Face| {
+        let b = f.detection.bbox;
+        (b[2] - b[0]) * (b[3] - b[1])
+    };
     found.sort_by(|a, b| area(b).total_cmp(&area(a)));
     if opts.limit > 0 {
         found.truncate(opts.limit);
@@ -406,9 +408,17 @@ fn detections(faces: &Faces, image: &Image, opts: &FaceOptions) -> ApiResult<Vec
     Ok(found)
 }
 
+/// The detections of `image` passing the options, largest first.
+fn detections(faces: &Faces, image: &Image, opts: &FaceOptions) -> ApiResult<Vec<Detection>> {
+    Ok(encoded(faces, image, opts)?
+        .into_iter()
+        .map(|f| f.detection)
+        .collect())
+}
+
 /// The largest face of an image, encoded; `no_face` naming the field when there is none.
 fn largest_face(faces: &Faces, image: &Image, field: &str, opts: &FaceOptions) -> ApiResult<Face> {
-    let mut found = detections(faces, image, opts)?;
+    let mut found = encoded(faces, image, opts)?;
     found.truncate(1);
     if found.is_empty() {
         return Err(ApiError::bad_request(
@@ -420,8 +430,7 @@ fn largest_face(faces: &Faces, image: &Image, field: &str, opts: &FaceOptions) -
             ),
         ));
     }
-    let (mut encoded, _) = faces.encode_detections(image, found)?;
-    encoded
+    found
         .pop()
         .ok_or_else(|| ApiError::internal("encoding returned no face"))
 }
@@ -646,8 +655,7 @@ async fn recognize(
     let out = s
         .run(move || {
             let image = decode(&bytes, "file")?;
-            let found = detections(&faces, &image, &opts)?;
-            let (encoded, _) = faces.encode_detections(&image, found)?;
+            let encoded = encoded(&faces, &image, &opts)?;
             let detected: Vec<Detection> = encoded.iter().map(|f| f.detection.clone()).collect();
             let checks = crate::liveness::checks(checker.as_deref(), &image, &detected)?;
             // A spoof is never searched for, so it can never be named.
