@@ -966,23 +966,13 @@ impl GalleryStore for EmbeddedGallery {
             for p in data.persons {
                 match self.find(tx, &Who::Name(p.name.clone()))? {
                     Some(existing) => {
-                        let have = self.embeddings(tx, existing.id)?;
-                        let sources = self.sources(tx, existing.id)?;
-                        let offered = p.samples.len();
-                        let fresh: Vec<Sample> = p
-                            .samples
+                        let held: Vec<(Vec<f32>, String)> = self
+                            .embeddings(tx, existing.id)?
                             .into_iter()
-                            .filter(|s| {
-                                !have
-                                    .iter()
-                                    .zip(&sources)
-                                    .any(|(e, src)| *e == s.embedding && *src == s.source)
-                            })
+                            .zip(self.sources(tx, existing.id)?)
                             .collect();
-                        report.skipped += offered - fresh.len();
-                        report.samples += fresh.len();
+                        let fresh = report.merge(p.samples, &held);
                         self.insert_samples(tx, existing.id, &fresh)?;
-                        report.merged += 1;
                     }
                     None => {
                         let id = if keep_ids {

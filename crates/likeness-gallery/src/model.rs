@@ -277,6 +277,30 @@ pub struct ImportReport {
     pub skipped: usize,
 }
 
+impl ImportReport {
+    /// Counts a merge into a person who exists: of the `offered` samples, those `held`
+    /// already (same embedding and source) are skipped; the rest are returned to be stored.
+    pub(crate) fn merge(
+        &mut self,
+        offered: Vec<Sample>,
+        held: &[(Vec<f32>, String)],
+    ) -> Vec<Sample> {
+        let count = offered.len();
+        let fresh: Vec<Sample> = offered
+            .into_iter()
+            .filter(|s| {
+                !held
+                    .iter()
+                    .any(|(e, src)| *e == s.embedding && *src == s.source)
+            })
+            .collect();
+        self.skipped += count - fresh.len();
+        self.samples += fresh.len();
+        self.merged += 1;
+        fresh
+    }
+}
+
 /// Judges samples about to join a person: each against the person's other samples (`own`:
 /// existing ones; the request's others are added here) and against the nearest other person
 /// (`nearest_other`, from the store's search, excluding the person).

@@ -672,20 +672,8 @@ impl GalleryStore for PostgresGallery {
             let mut fresh_people = Vec::new();
             for p in data.persons {
                 if let Some(&id) = existing.get(&p.name) {
-                    let have = self.embeddings(tx, id)?;
-                    let offered = p.samples.len();
-                    let fresh: Vec<Sample> = p
-                        .samples
-                        .into_iter()
-                        .filter(|s| {
-                            !have
-                                .iter()
-                                .any(|(e, src)| *e == s.embedding && *src == s.source)
-                        })
-                        .collect();
-                    report.skipped += offered - fresh.len();
-                    report.samples += fresh.len();
-                    report.merged += 1;
+                    let held = self.embeddings(tx, id)?;
+                    let fresh = report.merge(p.samples, &held);
                     self.insert_samples(tx, id, &fresh)?;
                     continue;
                 }
